@@ -1,0 +1,312 @@
+import * as aws from "@pulumi/aws";
+import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import * as pulumi from "@pulumi/pulumi";
+import { processorFactory } from "../handler/aws/entry";
+import { ProcessorSettings, SETTINGS_ENV } from "../handler/aws/settings";
+import { ACCEPTED_SUFFIXES, OUTPUT_LAYOUT } from "../handler/core/layout";
+import { LambdaRuntime } from "./config";
+import { denyInsecureTransport, policyDocument, Statement } from "./policy-document";
+
+export interface ProcessorArgs {
+  rawBucket: { name: pulumi.Output<string>; arn: pulumi.Output<string> };
+  outputBucket: { name: pulumi.Output<string>; arn: pulumi.Output<string> };
+  kmsKeyArn: pulumi.Output<string>;
+  /** The key policy must let S3 use the key before S3 can notify the encrypted queue. */
+  keyPolicy: pulumi.Resource;
+  workgroup: { name: pulumi.Output<string>; arn: pulumi.Output<string> };
+  database: pulumi.Output<string>;
+  table: pulumi.Output<string>;
+  logGroupName: string;
+  logRetentionDays: number;
+  runtime: LambdaRuntime;
+  memoryMb: number;
+  timeoutSeconds: number;
+  maxRetries: number;
+  batchSize: number;
+  batchWindowSeconds: number;
+  maxConcurrency: number;
+  expiringWithinMonths: number;
+  maxRecordBytes: number;
+  network?: { subnetIds: pulumi.Input<string[]>; securityGroupIds: pulumi.Input<string>[] };
+}
+
+/**
+ * Lambda actions that only accept `Resource: "*"` (AWS offers no resource-level permission for them).
+ * They are granted only when the function runs in a VPC. Listed in the README too.
+ */
+export const UNSCOPED_ACTIONS = [
+  "ec2:CreateNetworkInterface",
+  "ec2:DescribeNetworkInterfaces",
+  "ec2:DescribeSubnets",
+  "ec2:DeleteNetworkInterface",
+  "ec2:AssignPrivateIpAddresses",
+  "ec2:UnassignPrivateIpAddresses",
+] as const;
+
+/**
+ * Upload events flow S3 -> queue -> processor. The queue buffers bursts (one report run per batch
+ * instead of per file, bounded concurrent Athena queries), retries a configurable number of times and
+ * hands what still fails to the dead-letter queue.
+ */
+export class Processor extends pulumi.ComponentResource {
+  readonly queue: aws.sqs.Queue;
+  readonly deadLetterQueue: aws.sqs.Queue;
+  readonly function: aws.lambda.CallbackFunction<SQSEvent, SQSBatchResponse>;
+  readonly role: aws.iam.Role;
+  readonly rolePolicy: aws.iam.RolePolicy;
+  readonly logGroup: aws.cloudwatch.LogGroup;
+  readonly eventSourceMapping: aws.lambda.EventSourceMapping;
+  readonly notification: aws.s3.BucketNotification;
+
+  constructor(name: string, args: ProcessorArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("facility:processor:Processor", name, {}, opts);
+    const child = { parent: this };
+    const identity = aws.getCallerIdentityOutput({}, child);
+    const maxReceiveCount = args.maxRetries + 1;
+
+    this.deadLetterQueue = new aws.sqs.Queue(`${name}-dlq`, {
+      kmsMasterKeyId: args.kmsKeyArn,
+      kmsDataKeyReusePeriodSeconds: 300,
+      messageRetentionSeconds: 14 * 24 * 3600,
+    }, child);
+
+    this.queue = new aws.sqs.Queue(`${name}-uploads`, {
+      kmsMasterKeyId: args.kmsKeyArn,
+      kmsDataKeyReusePeriodSeconds: 300,
+      messageRetentionSeconds: 4 * 24 * 3600,
+      // AWS guidance for SQS-triggered functions: at least six times the timeout, plus the batching window.
+      visibilityTimeoutSeconds: 6 * args.timeoutSeconds + args.batchWindowSeconds,
+      redrivePolicy: pulumi.jsonStringify({ deadLetterTargetArn: this.deadLetterQueue.arn, maxReceiveCount }),
+    }, child);
+
+    new aws.sqs.RedriveAllowPolicy(`${name}-dlq-redrive-allow`, {
+      queueUrl: this.deadLetterQueue.url,
+      redriveAllowPolicy: pulumi.jsonStringify({ redrivePermission: "byQueue", sourceQueueArns: [this.queue.arn] }),
+    }, child);
+
+    const queuePolicy = new aws.sqs.QueuePolicy(`${name}-uploads-policy`, {
+      queueUrl: this.queue.url,
+      policy: policyDocument([
+        {
+          Sid: "RawBucketSendsUploadEvents",
+          Effect: "Allow",
+          Principal: { Service: "s3.amazonaws.com" },
+          Action: "sqs:SendMessage",
+          Resource: this.queue.arn,
+          Condition: {
+            ArnEquals: { "aws:SourceArn": args.rawBucket.arn },
+            StringEquals: { "aws:SourceAccount": identity.accountId },
+          },
+        },
+        denyInsecureTransport([this.queue.arn], "sqs:*"),
+      ]),
+    }, child);
+
+    new aws.sqs.QueuePolicy(`${name}-dlq-policy`, {
+      queueUrl: this.deadLetterQueue.url,
+      policy: policyDocument([denyInsecureTransport([this.deadLetterQueue.arn], "sqs:*")]),
+    }, child);
+
+    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
+      name: args.logGroupName,
+      retentionInDays: args.logRetentionDays,
+      kmsKeyId: args.kmsKeyArn,
+    }, { parent: this, dependsOn: [args.keyPolicy] });
+
+    this.role = new aws.iam.Role(`${name}-role`, {
+      description: "Facility pipeline processor: least privilege, scoped to this stack's resources",
+      assumeRolePolicy: policyDocument([
+        {
+          Sid: "LambdaAssumesRole",
+          Effect: "Allow",
+          Principal: { Service: "lambda.amazonaws.com" },
+          Action: "sts:AssumeRole",
+          Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
+        },
+      ]),
+    }, child);
+
+    this.rolePolicy = new aws.iam.RolePolicy(`${name}-permissions`, {
+      role: this.role.id,
+      policy: policyDocument(processorStatements({
+        ...args,
+        queueArn: this.queue.arn,
+        deadLetterQueueArn: this.deadLetterQueue.arn,
+        logGroupArn: this.logGroup.arn,
+        region: aws.getRegionOutput({}, child).region,
+        accountId: identity.accountId,
+        partition: aws.getPartitionOutput({}, child).partition,
+        inVpc: args.network !== undefined,
+      })),
+    }, child);
+
+    const settings: { [K in keyof ProcessorSettings]: pulumi.Input<string> } = {
+      rawBucket: args.rawBucket.name,
+      outputBucket: args.outputBucket.name,
+      workgroup: args.workgroup.name,
+      database: args.database,
+      table: args.table,
+      deadLetterQueueUrl: this.deadLetterQueue.url,
+      maxReceiveCount: String(maxReceiveCount),
+      expiringWithinMonths: String(args.expiringWithinMonths),
+      maxRecordBytes: String(args.maxRecordBytes),
+    };
+    const variables: Record<string, pulumi.Input<string>> = {
+      POWERTOOLS_SERVICE_NAME: "facility-pipeline",
+      POWERTOOLS_METRICS_NAMESPACE: "FacilityPipeline",
+      NODE_OPTIONS: "--enable-source-maps",
+    };
+    for (const [field, value] of Object.entries(settings)) {
+      variables[SETTINGS_ENV[field as keyof ProcessorSettings]] = value;
+    }
+
+    this.function = new aws.lambda.CallbackFunction(`${name}-fn`, {
+      description: "Validates facility uploads, curates them and runs the Athena reports",
+      callbackFactory: processorFactory,
+      // An explicit role: CallbackFunction's default attaches nine FullAccess managed policies.
+      role: this.role,
+      runtime: args.runtime,
+      architectures: ["arm64"],
+      memorySize: args.memoryMb,
+      timeout: args.timeoutSeconds,
+      environment: { variables },
+      loggingConfig: {
+        logFormat: "JSON",
+        logGroup: this.logGroup.name,
+        applicationLogLevel: "INFO",
+        systemLogLevel: "WARN",
+      },
+      vpcConfig: args.network,
+    }, { parent: this, dependsOn: [this.rolePolicy, this.logGroup] });
+
+    this.eventSourceMapping = new aws.lambda.EventSourceMapping(`${name}-uploads-trigger`, {
+      eventSourceArn: this.queue.arn,
+      functionName: this.function.arn,
+      batchSize: args.batchSize,
+      maximumBatchingWindowInSeconds: args.batchWindowSeconds,
+      scalingConfig: { maximumConcurrency: args.maxConcurrency },
+      functionResponseTypes: ["ReportBatchItemFailures"],
+    }, { parent: this, dependsOn: [this.rolePolicy] });
+
+    // One bucket has one notification configuration. S3 validates the destination when it is written,
+    // so the queue policy and the key policy must already be in place.
+    this.notification = new aws.s3.BucketNotification(`${name}-raw-events`, {
+      bucket: args.rawBucket.name,
+      queues: ACCEPTED_SUFFIXES.map((suffix) => ({
+        id: `upload${suffix.replace(/\./g, "-")}`,
+        queueArn: this.queue.arn,
+        events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+        filterSuffix: suffix,
+      })),
+    }, { parent: this, dependsOn: [queuePolicy, args.keyPolicy] });
+
+    this.registerOutputs({
+      queueUrl: this.queue.url,
+      deadLetterQueueUrl: this.deadLetterQueue.url,
+      functionName: this.function.name,
+    });
+  }
+}
+
+interface ScopeArgs extends ProcessorArgs {
+  queueArn: pulumi.Output<string>;
+  deadLetterQueueArn: pulumi.Output<string>;
+  logGroupArn: pulumi.Output<string>;
+  region: pulumi.Output<string>;
+  accountId: pulumi.Output<string>;
+  partition: pulumi.Output<string>;
+  inVpc: boolean;
+}
+
+/** Exactly what the processor does, on exactly the resources it does it to. */
+export function processorStatements(a: ScopeArgs): Statement[] {
+  const out = (prefix: string) => pulumi.interpolate`${a.outputBucket.arn}/${prefix}*`;
+  const glue = (suffix: string) => pulumi.interpolate`arn:${a.partition}:glue:${a.region}:${a.accountId}:${suffix}`;
+  const statements: Statement[] = [
+    {
+      Sid: "ReadUploads",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:GetObjectVersion"],
+      Resource: pulumi.interpolate`${a.rawBucket.arn}/*`,
+    },
+    {
+      // Athena runs with the caller's permissions: it lists the table location and its scratch prefix.
+      Sid: "ListCuratedAndScratch",
+      Effect: "Allow",
+      Action: "s3:ListBucket",
+      Resource: a.outputBucket.arn,
+      Condition: { StringLike: { "s3:prefix": [OUTPUT_LAYOUT.curated + "*", OUTPUT_LAYOUT.athenaScratch + "*", OUTPUT_LAYOUT.curated, OUTPUT_LAYOUT.athenaScratch] } },
+    },
+    {
+      Sid: "LocateOutputBucket",
+      Effect: "Allow",
+      Action: "s3:GetBucketLocation",
+      Resource: a.outputBucket.arn,
+    },
+    {
+      Sid: "WriteCurated",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+      Resource: out(OUTPUT_LAYOUT.curated),
+    },
+    {
+      Sid: "WriteQuarantine",
+      Effect: "Allow",
+      Action: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+      Resource: out(OUTPUT_LAYOUT.quarantine),
+    },
+    {
+      // GetObject: the latest copy of a report is replaced only by a newer run (compare, then conditional put).
+      Sid: "WriteReports",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:PutObject"],
+      Resource: out(OUTPUT_LAYOUT.reports),
+    },
+    {
+      Sid: "AthenaScratchResults",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+      Resource: out(OUTPUT_LAYOUT.athenaScratch),
+    },
+    {
+      Sid: "RunReportQueries",
+      Effect: "Allow",
+      Action: ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup"],
+      Resource: a.workgroup.arn,
+    },
+    {
+      Sid: "ReadFacilityTable",
+      Effect: "Allow",
+      Action: ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+      Resource: [glue("catalog"), pulumi.interpolate`${glue("database")}/${a.database}`, pulumi.interpolate`${glue("table")}/${a.database}/${a.table}`],
+    },
+    {
+      Sid: "UseDataKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+      Resource: a.kmsKeyArn,
+    },
+    {
+      Sid: "ConsumeUploads",
+      Effect: "Allow",
+      Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+      Resource: a.queueArn,
+    },
+    {
+      Sid: "DeadLetterWithReason",
+      Effect: "Allow",
+      Action: "sqs:SendMessage",
+      Resource: a.deadLetterQueueArn,
+    },
+    {
+      Sid: "WriteOwnLogs",
+      Effect: "Allow",
+      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      Resource: pulumi.interpolate`${a.logGroupArn}:*`,
+    },
+  ];
+  if (a.inVpc) {
+    statements.push({ Sid: "AttachToVpc", Effect: "Allow", Action: [...UNSCOPED_ACTIONS], Resource: "*" });
+  }
+  return statements;
+}

@@ -1,0 +1,45 @@
+import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { CONFIG_KEYS, parseConfig } from "../../infra/config";
+import { stackFileConfig } from "./harness";
+
+const root = path.resolve(__dirname, "../..");
+
+describe("config schema, stack files and README agree", () => {
+  const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
+    name: string;
+    config: Record<string, { type: string; description: string; default: unknown }>;
+  };
+
+  it("declares every key of the program in Pulumi.yaml with the same type, default and description", () => {
+    expect(Object.keys(project.config)).to.deep.equal(CONFIG_KEYS.map((k) => k.key));
+    for (const k of CONFIG_KEYS) {
+      expect(project.config[k.key], k.key).to.deep.equal({ type: k.kind, description: k.description, default: k.default });
+    }
+  });
+
+  it("documents every key in the README config reference with its type and default", () => {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const section = readme.split("\n## Config reference")[1]?.split("\n## ")[0] ?? "";
+    const rows = section.split("\n").filter((l) => l.startsWith("| `"));
+    const documented = rows.map((r) => r.split("|")[1].trim().replace(/`/g, ""));
+    expect(documented).to.deep.equal(CONFIG_KEYS.map((k) => k.key));
+    for (const k of CONFIG_KEYS) {
+      const cells = rows[documented.indexOf(k.key)].split("|").map((c) => c.trim());
+      expect(cells[2], k.key).to.equal(k.kind);
+      expect(cells[3], k.key).to.equal(k.default === "" ? "(none)" : `\`${String(k.default)}\``);
+    }
+  });
+
+  for (const stack of ["dev", "prod"]) {
+    it(`Pulumi.${stack}.yaml sets only known keys, with valid values`, () => {
+      const config = stackFileConfig(stack);
+      for (const key of Object.keys(config).filter((k) => !k.startsWith("aws:"))) {
+        expect(CONFIG_KEYS.map((k) => `${project.name}:${k.key}`)).to.include(key);
+      }
+      expect(() => parseConfig((k) => config[`${project.name}:${k}`], project.name)).to.not.throw();
+    });
+  }
+});

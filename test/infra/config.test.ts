@@ -1,0 +1,65 @@
+import { expect } from "chai";
+import { ConfigError, parseConfig } from "../../infra/config";
+
+const parse = (values: Record<string, string>) => parseConfig((k) => values[k], "facility-pipeline");
+
+function problemsOf(values: Record<string, string>): string[] {
+  try {
+    parse(values);
+  } catch (e) {
+    if (e instanceof ConfigError) return [...e.problems];
+    throw e;
+  }
+  return [];
+}
+
+describe("stack config validation", () => {
+  it("applies the documented defaults when nothing is set", () => {
+    const c = parse({});
+    expect(c).to.include({
+      maxRetries: 3, lambdaRuntime: "nodejs22.x", lambdaMemoryMb: 1024, lambdaTimeoutSeconds: 300,
+      batchSize: 10, batchWindowSeconds: 20, maxConcurrency: 2, athenaBytesScannedCutoffMb: 1024,
+      expiringWithinMonths: 6, forceDestroy: false, enableVpc: false, dataClassification: "phi",
+    });
+    expect(c.rawBucketName).to.equal(undefined);
+    expect(c.alarmEmail).to.equal(undefined);
+  });
+
+  const bad: Array<[string, Record<string, string>, RegExp]> = [
+    ["retries above 10", { maxRetries: "11" }, /facility-pipeline:maxRetries = "11": expected an integer from 0 to 10/],
+    ["negative retries", { maxRetries: "-1" }, /maxRetries = "-1": expected an integer from 0 to 10/],
+    ["fractional retries", { maxRetries: "2.5" }, /maxRetries = "2.5": expected a whole number/],
+    ["timeout above 900 s", { lambdaTimeoutSeconds: "901" }, /lambdaTimeoutSeconds = "901": expected an integer from 1 to 900/],
+    ["memory below 128 MB", { lambdaMemoryMb: "64" }, /lambdaMemoryMb = "64": expected an integer from 128 to 10240/],
+    ["memory above 10240 MB", { lambdaMemoryMb: "20000" }, /lambdaMemoryMb = "20000": expected an integer from 128 to 10240/],
+    ["batch size 0", { batchSize: "0" }, /batchSize = "0": expected an integer from 1 to 10000/],
+    ["batch window above 300 s", { batchWindowSeconds: "301" }, /batchWindowSeconds = "301": expected an integer from 0 to 300/],
+    ["batch over 10 without a window", { batchSize: "100", batchWindowSeconds: "0" }, /batchSize = 100 needs facility-pipeline:batchWindowSeconds of at least 1/],
+    ["maximum concurrency 1", { maxConcurrency: "1" }, /maxConcurrency = "1": expected an integer from 2 to 1000/],
+    ["cutoff below 10 MB", { athenaBytesScannedCutoffMb: "9" }, /athenaBytesScannedCutoffMb = "9": expected an integer of at least 10/],
+    ["deprecated runtime", { lambdaRuntime: "nodejs18.x" }, /lambdaRuntime = "nodejs18.x": expected one of nodejs22.x, nodejs24.x/],
+    ["uppercase bucket name", { rawBucketName: "My-Bucket" }, /rawBucketName = "My-Bucket": expected a bucket name of 3-63 lowercase/],
+    ["dotted bucket name", { outputBucketName: "reports.example.org" }, /outputBucketName = "reports.example.org": expected a bucket name/],
+    ["reserved bucket suffix", { accessLogBucketName: "logs-s3alias" }, /accessLogBucketName = "logs-s3alias": expected a bucket name without a prefix or suffix S3 reserves/],
+    ["same name twice", { rawBucketName: "same-bucket", outputBucketName: "same-bucket" }, /must differ/],
+    ["not a boolean", { forceDestroy: "yes" }, /forceDestroy = "yes": expected true or false/],
+    ["bad retention", { logRetentionDays: "10" }, /logRetentionDays = "10": expected one of 1, 3, 5, 7, 14/],
+    ["bad email", { alarmEmail: "oncall" }, /alarmEmail = "oncall": expected an email address/],
+  ];
+  for (const [what, values, message] of bad) {
+    it(`rejects ${what}, naming the key, the value and what is allowed`, () => {
+      const problems = problemsOf(values);
+      expect(problems.join("\n")).to.match(message);
+    });
+  }
+
+  it("reports every problem at once", () => {
+    expect(problemsOf({ maxRetries: "99", lambdaMemoryMb: "1", lambdaRuntime: "python3.12" })).to.have.length(3);
+  });
+
+  it("accepts the edges of every range", () => {
+    expect(() => parse({ maxRetries: "0", lambdaTimeoutSeconds: "900", lambdaMemoryMb: "10240", batchSize: "10000",
+      batchWindowSeconds: "300", maxConcurrency: "2", athenaBytesScannedCutoffMb: "10", lambdaRuntime: "nodejs24.x",
+      rawBucketName: "abc" })).to.not.throw();
+  });
+});
