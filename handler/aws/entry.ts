@@ -1,14 +1,157 @@
+import { AthenaClient } from "@aws-sdk/client-athena";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { readSettings } from "./settings";
+import { processChanges } from "../core/batch";
+import { isRetryable, messageOf, PermanentError } from "../core/errors";
+import { Change, parseS3Notification } from "../core/events";
+import { REPORTS } from "../reports/registry";
+import { createFacilityValidator, FacilityValidator } from "../schema/validator";
+import { AthenaEngineOptions, athenaEngine } from "./athena-engine";
+import { s3OutputStore, s3SourceStore } from "./s3-store";
+import { ProcessorSettings, readSettings } from "./settings";
+import { LambdaTelemetry, powertoolsTelemetry } from "./telemetry";
+
+export interface ProcessorDeps {
+  settings: ProcessorSettings;
+  s3: S3Client;
+  athena: AthenaClient;
+  sqs: SQSClient;
+  telemetry: LambdaTelemetry;
+  validate: FacilityValidator;
+  now: () => Date;
+  /** Overrides for tests (a fake sleep, a shorter safety margin). */
+  athenaOptions?: Partial<AthenaEngineOptions>;
+}
+
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export type ProcessorHandler = (event: SQSEvent, context: InvocationContext) => Promise<SQSBatchResponse>;
 
 /**
  * The processor Lambda, as a factory: Pulumi serializes this function, and Lambda runs it once per
- * cold start, so SDK clients and compiled validators are built there instead of being serialized.
+ * cold start, so SDK clients and the compiled validator are built there rather than serialized.
  */
-export function processorFactory(): (event: SQSEvent) => Promise<SQSBatchResponse> {
+export function processorFactory(): ProcessorHandler {
   const settings = readSettings(process.env);
-  return async (event) => {
-    console.log(JSON.stringify({ message: "batch received", messages: event.Records.length, bucket: settings.rawBucket }));
-    return { batchItemFailures: [] };
+  // Adaptive retry mode backs off client-side when Athena or S3 throttle, before an error surfaces.
+  const deps: ProcessorDeps = {
+    settings,
+    s3: new S3Client({ retryMode: "adaptive", maxAttempts: 5 }),
+    athena: new AthenaClient({ retryMode: "adaptive", maxAttempts: 5 }),
+    sqs: new SQSClient({}),
+    telemetry: powertoolsTelemetry(),
+    validate: createFacilityValidator(),
+    now: () => new Date(),
   };
+  return (event, context) => handleUploadBatch(event, context, deps);
+}
+
+interface MessageFailure {
+  error: unknown;
+}
+
+/**
+ * One SQS batch of S3 notifications. Returns the messages to retry as batch item failures. A message
+ * whose failure no retry can fix, or that is on its last receive, is sent to the dead-letter queue by
+ * the function itself with the reason attached, then acknowledged.
+ */
+export async function handleUploadBatch(event: SQSEvent, context: InvocationContext, deps: ProcessorDeps): Promise<SQSBatchResponse> {
+  const { settings, telemetry } = deps;
+  const failures = new Map<string, MessageFailure>();
+  const changesOf = new Map<string, Change[]>();
+
+  for (const record of event.Records) {
+    const parsed = parseS3Notification(record.body, settings.rawBucket);
+    if (parsed.kind === "test") {
+      telemetry.info("S3 test event acknowledged", { messageId: record.messageId });
+    } else if (parsed.kind === "invalid") {
+      failures.set(record.messageId, { error: new PermanentError(`not an upload event: ${parsed.reason}`) });
+    } else {
+      changesOf.set(record.messageId, parsed.changes);
+    }
+  }
+
+  const changes = [...changesOf.values()].flat();
+  if (changes.length > 0) {
+    const now = deps.now();
+    const result = await processChanges(changes, {
+      source: s3SourceStore(deps.s3, settings.rawBucket),
+      output: s3OutputStore(deps.s3, settings.outputBucket),
+      engine: athenaEngine(deps.athena, { workgroup: settings.workgroup, database: settings.database, ...deps.athenaOptions }),
+      validate: deps.validate,
+      telemetry,
+      deadline: { remainingMs: () => context.getRemainingTimeInMillis() },
+      reports: REPORTS,
+      context: { asOf: now.toISOString().slice(0, 10), monthsAhead: settings.expiringWithinMonths },
+      maxRecordBytes: settings.maxRecordBytes,
+      now: deps.now,
+    });
+    const failedKeys = new Map(result.files.flatMap((f) => (f.status === "failed" ? [[f.key, f.error] as const] : [])));
+    for (const [messageId, list] of changesOf) {
+      const failed = list.find((c) => failedKeys.has(c.key));
+      if (failed) failures.set(messageId, { error: failedKeys.get(failed.key) });
+      else if (result.reports && !result.reports.ok) failures.set(messageId, { error: result.reports.error });
+    }
+    if (result.reports?.ok) {
+      telemetry.info("reports written", {
+        reports: result.reports.run.reports.map((r) => ({ report: r.report, rows: r.rows, executionId: r.executionId, latestUpdated: r.latestUpdated })),
+        curatedObjects: result.reports.run.curatedObjects,
+      });
+    }
+  }
+
+  const batchItemFailures: SQSBatchResponse["batchItemFailures"] = [];
+  for (const record of event.Records) {
+    const failure = failures.get(record.messageId);
+    if (!failure) continue;
+    const receives = Number(record.attributes?.ApproximateReceiveCount ?? "1");
+    const permanent = !isRetryable(failure.error);
+    const reason = messageOf(failure.error);
+    if (permanent || receives >= settings.maxReceiveCount) {
+      const sent = await deadLetter(deps, record.body, {
+        reason,
+        errorClass: permanent ? "permanent" : "retries-exhausted",
+        sourceMessageId: record.messageId,
+        receives,
+      });
+      if (sent) continue;
+    } else {
+      telemetry.warn("upload message will be retried", { messageId: record.messageId, receives, reason });
+    }
+    batchItemFailures.push({ itemIdentifier: record.messageId });
+  }
+  telemetry.count("MessagesFailed", batchItemFailures.length);
+  telemetry.flush();
+  return { batchItemFailures };
+}
+
+async function deadLetter(
+  deps: ProcessorDeps,
+  body: string,
+  info: { reason: string; errorClass: string; sourceMessageId: string; receives: number },
+): Promise<boolean> {
+  const text = (value: string) => ({ DataType: "String", StringValue: value.slice(0, 4000) || "-" });
+  try {
+    await deps.sqs.send(new SendMessageCommand({
+      QueueUrl: deps.settings.deadLetterQueueUrl,
+      // The original S3 notification, so a redrive to the uploads queue reprocesses it as it was.
+      MessageBody: body,
+      MessageAttributes: {
+        reason: text(info.reason),
+        errorClass: text(info.errorClass),
+        sourceMessageId: text(info.sourceMessageId),
+        receiveCount: { DataType: "Number", StringValue: String(info.receives) },
+      },
+    }));
+    deps.telemetry.error("upload message sent to the dead-letter queue", { messageId: info.sourceMessageId, errorClass: info.errorClass, reason: info.reason });
+    deps.telemetry.count("DeadLettered", 1);
+    return true;
+  } catch (e) {
+    // Not lost: returned as a failure, SQS redelivers it and finally moves it to the DLQ itself.
+    deps.telemetry.error("sending to the dead-letter queue failed; leaving the message to SQS", { messageId: info.sourceMessageId, error: messageOf(e) });
+    return false;
+  }
 }

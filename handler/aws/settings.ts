@@ -27,7 +27,8 @@ export const SETTINGS_ENV: { readonly [K in keyof ProcessorSettings]: string } =
   maxRecordBytes: "MAX_RECORD_BYTES",
 };
 
-const NUMERIC: ReadonlySet<keyof ProcessorSettings> = new Set(["maxReceiveCount", "expiringWithinMonths", "maxRecordBytes"]);
+// Arrays, not Sets: Pulumi's closure serializer copies module-level values, and a Set does not survive it.
+const NUMERIC: readonly (keyof ProcessorSettings)[] = ["maxReceiveCount", "expiringWithinMonths", "maxRecordBytes"];
 
 /** Reads and checks the settings; a missing or malformed variable fails the cold start with its name. */
 export function readSettings(env: Readonly<Record<string, string | undefined>>): ProcessorSettings {
@@ -37,7 +38,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     const raw = env[variable];
     if (raw === undefined || raw === "") {
       problems.push(`${variable} is not set`);
-    } else if (NUMERIC.has(field)) {
+    } else if (NUMERIC.includes(field)) {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 1) problems.push(`${variable}=${JSON.stringify(raw)} is not a positive integer`);
       out[field] = n;

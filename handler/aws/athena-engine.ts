@@ -1,0 +1,166 @@
+import {
+  AthenaClient,
+  GetQueryExecutionCommand,
+  GetQueryResultsCommand,
+  QueryExecution,
+  StartQueryExecutionCommand,
+} from "@aws-sdk/client-athena";
+import { PermanentError, RetryableError } from "../core/errors";
+import { sha256 } from "../core/keys";
+import { ParamValue, QueryEngine, QueryRequest, QueryResult } from "../core/ports";
+import { awsErrorName, classify, httpStatus } from "./aws-errors";
+
+export interface AthenaEngineOptions {
+  workgroup: string;
+  database: string;
+  /** Stop polling when less than this is left before the deadline, to leave time to report. */
+  safetyMarginMs?: number;
+  /** First status check after this long; each later wait grows by `pollGrowth`, up to `maxPollMs`. */
+  firstPollMs?: number;
+  pollGrowth?: number;
+  maxPollMs?: number;
+  /** Executions tried per report when Athena fails a query for a transient reason. */
+  maxExecutions?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Athena ExecutionParameters are SQL literals: a date or string travels with its quotes, a number
+ * without. Quotes inside a value are doubled, so a value can never end the literal.
+ */
+export function athenaLiteral(p: ParamValue): string {
+  return p.type === "integer" ? String(Math.trunc(p.value)) : `'${p.value.replace(/'/g, "''")}'`;
+}
+
+/** Waits that start fast (most report queries take seconds) and back off geometrically. */
+export function pollDelays(first: number, growth: number, max: number): () => number {
+  let next = first;
+  return () => {
+    const d = next;
+    next = Math.min(max, next * growth);
+    return d;
+  };
+}
+
+/**
+ * Runs report queries in Athena, idempotently: the request's token is Athena's ClientRequestToken, so
+ * a retried invocation gets the execution it already started instead of paying for another.
+ * A query that Athena fails for a transient reason is re-run under a token derived from the first
+ * (token, then token#1, ...), so a retry after that also finds, rather than repeats, the re-run.
+ */
+export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions): QueryEngine {
+  const margin = options.safetyMarginMs ?? 10_000;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const maxExecutions = options.maxExecutions ?? 3;
+
+  /**
+   * Athena allows StartQueryExecution 20/s and GetQueryExecution 100/s per account. Throttling and
+   * server errors are retried here with exponential backoff (on top of the SDK's own adaptive
+   * retries), within the deadline; what still fails is retryable for the whole batch.
+   */
+  async function call<T>(request: QueryRequest, doing: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        const backoff = 200 * 2 ** attempt;
+        const throttled = /Throttl|TooManyRequests|RequestLimitExceeded/.test(awsErrorName(e)) || (httpStatus(e) ?? 0) >= 500 || httpStatus(e) === 429;
+        if (!throttled || attempt >= 3 || request.deadline.remainingMs() - backoff < margin) throw classify(e, doing);
+        await sleep(backoff);
+      }
+    }
+  }
+
+  async function start(request: QueryRequest, token: string): Promise<string> {
+    const res = await call(request, `starting report ${request.name}`, () => client.send(new StartQueryExecutionCommand({
+        QueryString: request.sql,
+        ClientRequestToken: token,
+        WorkGroup: options.workgroup,
+        QueryExecutionContext: { Database: options.database, Catalog: "AwsDataCatalog" },
+        ExecutionParameters: request.params.length > 0 ? request.params.map(athenaLiteral) : undefined,
+    })));
+    if (!res.QueryExecutionId) throw new RetryableError(`starting report ${request.name}: Athena returned no execution id`);
+    return res.QueryExecutionId;
+  }
+
+  async function waitFor(request: QueryRequest, id: string): Promise<QueryExecution> {
+    const delay = pollDelays(options.firstPollMs ?? 150, options.pollGrowth ?? 1.2, options.maxPollMs ?? 5_000);
+    for (;;) {
+      const wait = delay();
+      if (request.deadline.remainingMs() - wait < margin) {
+        // Leave the query running: the retried invocation presents the same token and picks it up.
+        throw new RetryableError(`report ${request.name}: Athena query ${id} is still running near the function's deadline; the retry resumes it`);
+      }
+      await sleep(wait);
+      const execution = (await call(request, `checking report ${request.name} (query ${id})`, () =>
+        client.send(new GetQueryExecutionCommand({ QueryExecutionId: id })))).QueryExecution;
+      const state = execution?.Status?.State;
+      if (execution && (state === "SUCCEEDED" || state === "FAILED" || state === "CANCELLED")) return execution;
+    }
+  }
+
+  async function results(request: QueryRequest, id: string): Promise<{ columns: string[]; rows: unknown[][] }> {
+    const rows: unknown[][] = [];
+    let columns: string[] = [];
+    let nextToken: string | undefined;
+    let first = true;
+    do {
+      const token = nextToken;
+      const page = await call(request, `reading results of report ${request.name} (query ${id})`, () =>
+        client.send(new GetQueryResultsCommand({ QueryExecutionId: id, NextToken: token, MaxResults: 1000 })));
+      if (first) columns = (page.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? "");
+      const data = page.ResultSet?.Rows ?? [];
+      // The first row of a SELECT's first page repeats the column names.
+      for (const row of first ? data.slice(1) : data) rows.push((row.Data ?? []).map((d) => d.VarCharValue ?? null));
+      first = false;
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return { columns, rows };
+  }
+
+  return {
+    name: "athena",
+    async run(request: QueryRequest): Promise<QueryResult> {
+      const reasons: string[] = [];
+      for (let n = 0; n < maxExecutions; n++) {
+        const token = n === 0 ? request.token : sha256(`${request.token}#${n}`);
+        const id = await start(request, token);
+        const execution = await waitFor(request, id);
+        const status = execution.Status;
+        if (status?.State === "SUCCEEDED") {
+          const { columns, rows } = await results(request, id);
+          return {
+            executionId: id,
+            columns,
+            rows,
+            bytesScanned: execution.Statistics?.DataScannedInBytes,
+            engineMs: execution.Statistics?.EngineExecutionTimeInMillis,
+          };
+        }
+        const reason = status?.StateChangeReason ?? status?.State ?? "unknown";
+        if (status?.State === "CANCELLED") {
+          if (/limit|cutoff|scanned/i.test(reason)) {
+            throw new PermanentError(`report ${request.name}: query ${id} was cancelled by the workgroup's bytes-scanned cutoff: ${reason}`);
+          }
+        } else if (!transient(execution)) {
+          throw new PermanentError(`report ${request.name}: query ${id} failed: ${reason}`);
+        }
+        reasons.push(`${id}: ${reason}`);
+      }
+      throw new RetryableError(`report ${request.name}: ${maxExecutions} executions failed transiently (${reasons.join("; ")})`);
+    },
+  };
+}
+
+/**
+ * Athena's own verdict when it gives one (AthenaError.Retryable); otherwise system errors
+ * (ErrorCategory 1) and internal or throttling messages count as transient. User errors (category 2:
+ * syntax, permissions, data) are not.
+ */
+function transient(execution: QueryExecution): boolean {
+  const error = execution.Status?.AthenaError;
+  if (error?.Retryable !== undefined) return error.Retryable;
+  if (error?.ErrorCategory === 1) return true;
+  if (error?.ErrorCategory === 2) return false;
+  return /internal|throttl|rate exceeded|slow ?down|temporar|unavailable/i.test(execution.Status?.StateChangeReason ?? "");
+}

@@ -1,0 +1,121 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  paginateListObjectsV2,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { Readable } from "stream";
+import { ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
+import { awsErrorName, classify, httpStatus } from "./aws-errors";
+
+const isNotFound = (e: unknown) => ["NoSuchKey", "NotFound"].includes(awsErrorName(e)) || httpStatus(e) === 404;
+const isConflict = (e: unknown) => ["PreconditionFailed", "ConditionalRequestConflict"].includes(awsErrorName(e)) || [409, 412].includes(httpStatus(e) ?? 0);
+
+/** The raw upload bucket, read-only. */
+export function s3SourceStore(client: S3Client, bucket: string): SourceStore {
+  return {
+    async open(key): Promise<SourceObject | undefined> {
+      try {
+        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        if (!res.Body) throw new Error("GetObject returned no body");
+        return {
+          key,
+          version: res.VersionId ?? res.ETag ?? "unversioned",
+          lastModified: (res.LastModified ?? new Date(0)).toISOString(),
+          body: res.Body as Readable,
+        };
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw classify(e, `reading s3://${bucket}/${key}`);
+      }
+    },
+    async exists(key) {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (e) {
+        if (isNotFound(e)) return false;
+        throw classify(e, `checking s3://${bucket}/${key}`);
+      }
+    },
+  };
+}
+
+/** The output bucket: curated, quarantine and report objects. */
+export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
+  const where = (key: string) => `s3://${bucket}/${key}`;
+  return {
+    async put(key, body, contentType) {
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+      } catch (e) {
+        throw classify(e, `writing ${where(key)}`);
+      }
+    },
+    async putStream(key, body, contentType) {
+      try {
+        // Multipart with small parts in flight: memory stays bounded whatever the object's size, and a
+        // failed upload is aborted, so no partial object appears.
+        await new Upload({
+          client,
+          params: { Bucket: bucket, Key: key, Body: Readable.from(body), ContentType: contentType },
+          queueSize: 2,
+          partSize: 8 * 1024 * 1024,
+          leavePartsOnError: false,
+        }).done();
+      } catch (e) {
+        throw classify(e, `streaming ${where(key)}`);
+      }
+    },
+    async delete(key) {
+      try {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (e) {
+        if (!isNotFound(e)) throw classify(e, `deleting ${where(key)}`);
+      }
+    },
+    async list(prefix) {
+      const out: ListedObject[] = [];
+      try {
+        for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+          for (const o of page.Contents ?? []) {
+            if (o.Key) out.push({ key: o.Key, etag: o.ETag ?? "", size: o.Size ?? 0 });
+          }
+        }
+      } catch (e) {
+        throw classify(e, `listing ${where(prefix)}`);
+      }
+      return out;
+    },
+    async replaceIfNewer(key, body, contentType, stamp) {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        let etag: string | undefined;
+        try {
+          const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+          if ((head.Metadata?.stamp ?? "") > stamp) return false;
+          etag = head.ETag;
+        } catch (e) {
+          if (!isNotFound(e)) throw classify(e, `checking ${where(key)}`);
+        }
+        try {
+          await client.send(new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentType: contentType,
+            Metadata: { stamp },
+            // Compare-and-swap: fails if another writer replaced the object since it was checked.
+            ...(etag ? { IfMatch: etag } : { IfNoneMatch: "*" }),
+          }));
+          return true;
+        } catch (e) {
+          if (!isConflict(e)) throw classify(e, `writing ${where(key)}`);
+        }
+      }
+      throw classify(new Error("five concurrent writers in a row"), `replacing ${where(key)}`);
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import { ReportContext, ReportDefinition } from "../reports/registry";
+import { FacilityValidator } from "../schema/validator";
+import { messageOf } from "./errors";
+import { Change } from "./events";
+import { forgetObject, ingestObject, IngestResult } from "./ingest";
+import { isAcceptedName } from "./keys";
+import { Deadline, OutputStore, QueryEngine, SourceStore, Telemetry } from "./ports";
+import { ReportRunResult, runReports } from "./report-run";
+
+export interface BatchDeps {
+  source: SourceStore;
+  output: OutputStore;
+  engine: QueryEngine;
+  validate: FacilityValidator;
+  telemetry: Telemetry;
+  deadline: Deadline;
+  reports: readonly ReportDefinition[];
+  context: ReportContext;
+  maxRecordBytes: number;
+  now: () => Date;
+  /** Uploads processed at once. Each streams, so memory grows with this, not with file size. */
+  concurrency?: number;
+  onProgress?: (key: string, progress: { bytesRead: number; accepted: number; rejected: number }) => void;
+}
+
+export type FileOutcome =
+  | { key: string; status: "ingested"; result: IngestResult }
+  | { key: string; status: "removed" }
+  | { key: string; status: "ignored"; reason: string }
+  | { key: string; status: "failed"; error: unknown };
+
+export interface BatchResult {
+  files: FileOutcome[];
+  /** Absent when nothing changed; an error when the report run failed. */
+  reports?: { ok: true; run: ReportRunResult } | { ok: false; error: unknown };
+}
+
+/**
+ * One batch of upload changes: bring each upload's curated and quarantine objects in line with the
+ * upload's current state, then run every report once for the whole batch.
+ */
+export async function processChanges(changes: Change[], deps: BatchDeps): Promise<BatchResult> {
+  const keys = [...new Set(changes.map((c) => c.key))];
+  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, deps));
+  const changed = files.filter((f) => f.status === "ingested" || f.status === "removed");
+  if (changed.length === 0) return { files };
+  try {
+    const run = await runReports(deps.reports, deps.context, changed.map((f) => f.key), deps);
+    return { files, reports: { ok: true, run } };
+  } catch (error) {
+    deps.telemetry.error("report run failed", { error: messageOf(error) });
+    return { files, reports: { ok: false, error } };
+  }
+}
+
+async function applyChange(key: string, deps: BatchDeps): Promise<FileOutcome> {
+  if (!isAcceptedName(key)) return { key, status: "ignored", reason: "not a .json, .jsonl or .ndjson upload (optionally .gz)" };
+  try {
+    const object = await deps.source.open(key);
+    if (!object) {
+      await forgetObject(key, deps.output);
+      deps.telemetry.info("upload removed", { sourceKey: key });
+      return { key, status: "removed" };
+    }
+    const result = await ingestObject(object, {
+      output: deps.output,
+      validate: deps.validate,
+      maxRecordBytes: deps.maxRecordBytes,
+      onProgress: deps.onProgress && ((p) => deps.onProgress?.(key, p)),
+    });
+    deps.telemetry.info("upload ingested", {
+      sourceKey: key,
+      sourceVersion: result.sourceVersion,
+      outcome: result.outcome,
+      accepted: result.accepted,
+      rejected: result.rejected,
+      fileProblems: result.fileProblems.length,
+      unknownFields: Object.keys(result.unknownFields),
+      bytesRead: result.bytesRead,
+    });
+    deps.telemetry.count("RecordsAccepted", result.accepted);
+    deps.telemetry.count("RecordsRejected", result.rejected);
+    if (result.outcome === "rejected") deps.telemetry.count("FilesRejected", 1);
+    return { key, status: "ingested", result };
+  } catch (error) {
+    deps.telemetry.error("upload failed", { sourceKey: key, error: messageOf(error) });
+    return { key, status: "failed", error };
+  }
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,116 @@
+import { Readable } from "stream";
+import { createGunzip } from "zlib";
+import { RetryableError } from "./errors";
+
+/** Reading the upload itself failed (a dropped connection, S3 503): worth retrying. */
+export class SourceReadError extends RetryableError {
+  constructor(cause: unknown) {
+    super(`reading the upload failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "SourceReadError";
+  }
+}
+
+/** The bytes are not UTF-8 JSON text, or not the gzip they claim to be. Quarantined, never retried. */
+export class ContentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ContentError";
+  }
+}
+
+export interface DecodedText {
+  /** Text chunks, gunzipped and UTF-8 decoded. Throws SourceReadError or ContentError. */
+  chunks: AsyncIterable<string>;
+  /** Bytes read from the source so far (compressed size for gzip). */
+  bytesRead(): number;
+}
+
+const GZIP = [0x1f, 0x8b];
+const ZIP = [0x50, 0x4b, 0x03, 0x04];
+
+function startsWith(bytes: Uint8Array, magic: number[]): boolean {
+  return magic.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * Turns an upload's bytes into text. Gzip is recognised by its magic bytes whatever the name says;
+ * UTF-16 and zip archives are named as such; invalid UTF-8 is reported with its byte offset.
+ */
+export function decode(body: AsyncIterable<Uint8Array>): DecodedText {
+  let read = 0;
+  async function* source(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const chunk of body) {
+        read += chunk.length;
+        yield chunk;
+      }
+    } catch (e) {
+      throw new SourceReadError(e);
+    }
+  }
+
+  async function* text(): AsyncGenerator<string> {
+    const it = source()[Symbol.asyncIterator]();
+    let first = await it.next();
+    while (!first.done && first.value.length < 4) {
+      // Too short to recognise: join with the next chunk.
+      const next = await it.next();
+      if (next.done) break;
+      first = { done: false, value: Buffer.concat([first.value, next.value]) };
+    }
+    if (first.done) return;
+    const head = first.value;
+    if (startsWith(head, ZIP)) throw new ContentError("the file is a zip archive, not JSON or gzip: upload the JSON file itself, or gzip it");
+    if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
+      throw new ContentError("the file is UTF-16 encoded: save it as UTF-8");
+    }
+    async function* rest(): AsyncGenerator<Uint8Array> {
+      yield head;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+    }
+    const bytes: AsyncIterable<Uint8Array> = startsWith(head, GZIP) ? gunzip(rest()) : rest();
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    let offset = 0;
+    for await (const chunk of bytes) {
+      let s: string;
+      try {
+        s = decoder.decode(chunk, { stream: true });
+      } catch {
+        throw new ContentError(`the file is not valid UTF-8 (an invalid byte sequence within bytes ${offset}-${offset + chunk.length} of the text)`);
+      }
+      offset += chunk.length;
+      if (s.length > 0) yield s;
+    }
+    try {
+      const tail = decoder.decode();
+      if (tail.length > 0) yield tail;
+    } catch {
+      throw new ContentError("the file is not valid UTF-8 (it ends inside a multi-byte character)");
+    }
+  }
+
+  return { chunks: text(), bytesRead: () => read };
+}
+
+async function* gunzip(compressed: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let sourceError: unknown;
+  const input = Readable.from(
+    (async function* () {
+      try {
+        yield* compressed;
+      } catch (e) {
+        sourceError = e;
+        throw e;
+      }
+    })(),
+  );
+  const inflate = createGunzip();
+  input.on("error", (e) => inflate.destroy(e));
+  input.pipe(inflate);
+  try {
+    for await (const chunk of inflate) yield chunk as Buffer;
+  } catch (e) {
+    if (sourceError !== undefined) throw sourceError;
+    throw new ContentError(`the gzip data is damaged or truncated (${(e as Error).message})`);
+  }
+}

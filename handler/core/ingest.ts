@@ -1,0 +1,159 @@
+import type { Facility } from "../schema/facility";
+import { FacilityValidator, FieldProblem, curatedRow } from "../schema/validator";
+import { ContentError, decode } from "./decode";
+import { duplicateKey } from "./duplicate-keys";
+import { curatedKey, isLineDelimitedName, quarantineKey } from "./keys";
+import { OutputStore, SourceObject } from "./ports";
+import { Piece, RecordSplitter } from "./records";
+import { NdjsonSink } from "./sink";
+
+export type IngestOutcome =
+  /** Every record was valid. */
+  | "curated"
+  /** Some records were valid, some quarantined (or the file was damaged after valid records). */
+  | "partially-curated"
+  /** Nothing valid: the curated object is absent and the quarantine says why. */
+  | "rejected";
+
+export interface IngestResult {
+  sourceKey: string;
+  sourceVersion: string;
+  outcome: IngestOutcome;
+  accepted: number;
+  rejected: number;
+  /** Problems with the file as a whole (not JSON, truncated, empty...). */
+  fileProblems: string[];
+  /** Fields not in the schema, with how many records carried them (kept out of the table). */
+  unknownFields: Record<string, number>;
+  bytesRead: number;
+  curatedKey?: string;
+  quarantineKey?: string;
+}
+
+/** One line of a quarantine object. */
+export interface QuarantineEntry {
+  source_key: string;
+  source_version: string;
+  /** 1-based line where the record starts; for a file problem, where it was noticed. */
+  line: number;
+  /** Position in its array or among the file's values; null for a file problem. */
+  index: number | null;
+  errors: FieldProblem[];
+  /** The record's text as uploaded, when it could be isolated. */
+  raw?: string;
+}
+
+export interface IngestDeps {
+  output: OutputStore;
+  validate: FacilityValidator;
+  maxRecordBytes: number;
+  /** Called after each input chunk, for progress output. */
+  onProgress?: (progress: { bytesRead: number; accepted: number; rejected: number }) => void;
+}
+
+/**
+ * Streams one upload into its curated object (valid rows, gzip NDJSON) and its quarantine object
+ * (rejected records with line and reasons). Memory stays flat whatever the file size. Throws only
+ * when reading or writing fails (retryable); every content problem ends up in the quarantine.
+ */
+export async function ingestObject(source: SourceObject, deps: IngestDeps): Promise<IngestResult> {
+  const curated = new NdjsonSink(deps.output, curatedKey(source.key), { gzip: true, contentType: "application/x-ndjson" });
+  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key), { gzip: false, contentType: "application/x-ndjson" });
+  const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
+  const decoded = decode(source.body);
+  const fileProblems: string[] = [];
+  const unknownFields: Record<string, number> = {};
+  let lastLine = 1;
+
+  const reject = (line: number, index: number | null, errors: FieldProblem[], raw?: string) => {
+    const entry: QuarantineEntry = { source_key: source.key, source_version: source.version, line, index, errors };
+    if (raw !== undefined) entry.raw = raw;
+    quarantine.add(entry);
+  };
+
+  const handle = (piece: Piece) => {
+    lastLine = piece.line;
+    if (piece.kind === "file-problem") {
+      fileProblems.push(piece.reason);
+      reject(piece.line, null, [{ field: "", reason: piece.reason }]);
+    } else if (piece.kind === "problem") {
+      reject(piece.line, piece.index, [{ field: "", reason: piece.reason }], piece.raw);
+    } else {
+      const problems = checkRecord(piece.text, deps.validate, (row) => {
+        curated.add(curatedRow(row.facility, {
+          sourceKey: source.key,
+          sourceVersion: source.version,
+          ingestTime: source.lastModified,
+          line: piece.line,
+        }));
+        for (const f of row.unknownFields) unknownFields[f] = (unknownFields[f] ?? 0) + 1;
+      });
+      if (problems) reject(piece.line, piece.index, problems, piece.text);
+    }
+  };
+
+  try {
+    try {
+      for await (const text of decoded.chunks) {
+        for (const piece of splitter.push(text)) handle(piece);
+        await Promise.all([curated.flush(), quarantine.flush()]);
+        deps.onProgress?.({ bytesRead: decoded.bytesRead(), accepted: curated.rows, rejected: quarantine.rows - fileProblems.length });
+      }
+      for (const piece of splitter.end()) handle(piece);
+    } catch (e) {
+      if (!(e instanceof ContentError)) throw e;
+      // Records before the damage were already handled and are kept.
+      for (const piece of splitter.end().filter((p) => p.kind !== "file-problem")) handle(piece);
+      handle({ kind: "file-problem", line: lastLine, reason: e.message });
+    }
+    const hasCurated = await curated.close();
+    const hasQuarantine = await quarantine.close();
+    const rejected = quarantine.rows - fileProblems.length;
+    return {
+      sourceKey: source.key,
+      sourceVersion: source.version,
+      outcome: curated.rows === 0 ? "rejected" : quarantine.rows === 0 ? "curated" : "partially-curated",
+      accepted: curated.rows,
+      rejected,
+      fileProblems,
+      unknownFields,
+      bytesRead: decoded.bytesRead(),
+      curatedKey: hasCurated ? curated.key : undefined,
+      quarantineKey: hasQuarantine ? quarantine.key : undefined,
+    };
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    curated.abort(error);
+    quarantine.abort(error);
+    throw e;
+  }
+}
+
+/** Parses and validates one record's text; returns its problems, or hands the valid row on. */
+function checkRecord(
+  text: string,
+  validate: FacilityValidator,
+  accept: (row: { facility: Facility; unknownFields: string[] }) => void,
+): FieldProblem[] | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return [{ field: "", reason: `malformed JSON: ${(e as Error).message}` }];
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const found = value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`;
+    return [{ field: "", reason: `expected a facility object, found ${found}` }];
+  }
+  const duplicate = duplicateKey(text, value);
+  if (duplicate) return [{ field: duplicate, reason: "appears twice in the same object; which value is meant is ambiguous" }];
+  const result = validate(value);
+  if (!result.ok) return result.problems;
+  accept(result);
+  return undefined;
+}
+
+/** Removes everything derived from an upload that no longer exists. */
+export async function forgetObject(sourceKey: string, output: OutputStore): Promise<void> {
+  await Promise.all([output.delete(curatedKey(sourceKey)), output.delete(quarantineKey(sourceKey))]);
+}

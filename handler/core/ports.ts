@@ -1,0 +1,82 @@
+/**
+ * What the processing core needs from the outside world. The AWS adapters (S3, Athena, Powertools)
+ * and the local adapters (a folder, DuckDB, the console) implement these; the core never sees either.
+ */
+
+/** One object of the upload (raw) store, opened for reading. */
+export interface SourceObject {
+  key: string;
+  /** Version id, or the ETag where the store is not versioned. */
+  version: string;
+  /** When this version was written (ISO 8601): the record's ingest time, stable across re-deliveries. */
+  lastModified: string;
+  body: AsyncIterable<Uint8Array>;
+}
+
+export interface SourceStore {
+  /** Opens the current version of an object; undefined when it no longer exists. */
+  open(key: string): Promise<SourceObject | undefined>;
+  exists(key: string): Promise<boolean>;
+}
+
+export interface ListedObject {
+  key: string;
+  etag: string;
+  size: number;
+}
+
+export interface OutputStore {
+  put(key: string, body: string, contentType: string): Promise<void>;
+  /** Streams a body of unknown length; the object appears only if the stream ends without error. */
+  putStream(key: string, body: AsyncIterable<Uint8Array>, contentType: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<ListedObject[]>;
+  /**
+   * Writes `body` with `stamp` unless the current object carries a stamp that sorts after it
+   * (an equal stamp is replaced: the later writer wins a tie).
+   * Atomic against concurrent writers (compare-and-swap). Returns whether it wrote.
+   */
+  replaceIfNewer(key: string, body: string, contentType: string, stamp: string): Promise<boolean>;
+}
+
+export type ParamValue = { type: "date"; value: string } | { type: "integer"; value: number };
+
+export interface QueryRequest {
+  /** Report name, for logs and errors. */
+  name: string;
+  sql: string;
+  params: ParamValue[];
+  /** Identifies this exact computation: the same token finds the same execution instead of paying again. */
+  token: string;
+  deadline: Deadline;
+}
+
+export interface QueryResult {
+  executionId: string;
+  columns: string[];
+  /** Raw cell values, converted to report types by the core. */
+  rows: unknown[][];
+  bytesScanned?: number;
+  engineMs?: number;
+}
+
+export interface QueryEngine {
+  readonly name: string;
+  run(request: QueryRequest): Promise<QueryResult>;
+}
+
+export interface Deadline {
+  /** Milliseconds left before the caller must stop (Infinity locally). */
+  remainingMs(): number;
+}
+
+export interface Telemetry {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  count(metric: string, value: number): void;
+  milliseconds(metric: string, value: number): void;
+  bytes(metric: string, value: number): void;
+}
+
+export const NO_DEADLINE: Deadline = { remainingMs: () => Number.POSITIVE_INFINITY };

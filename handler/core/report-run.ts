@@ -1,0 +1,129 @@
+import { bindParameters, parameterValues, ReportContext, ReportDefinition } from "../reports/registry";
+import { isRetryable, messageOf, PermanentError, RetryableError } from "./errors";
+import { sha256 } from "./keys";
+import { OUTPUT_LAYOUT } from "./layout";
+import { Deadline, OutputStore, QueryEngine, Telemetry } from "./ports";
+import { estimatedCostUsd, ReportDocument, toCsv, typedRows } from "./results";
+
+export interface ReportRunDeps {
+  output: OutputStore;
+  engine: QueryEngine;
+  telemetry: Telemetry;
+  deadline: Deadline;
+  now: () => Date;
+}
+
+export interface ReportWritten {
+  report: string;
+  executionId: string;
+  rows: number;
+  jsonKey: string;
+  csvKey: string;
+  /** False when a newer run had already replaced the `latest` copy. */
+  latestUpdated: boolean;
+  bytesScanned?: number;
+  document: ReportDocument;
+}
+
+export interface ReportRunResult {
+  fingerprint: string;
+  curatedObjects: number;
+  reports: ReportWritten[];
+}
+
+/**
+ * Runs every report once over the current curated table and writes JSON and CSV for each.
+ *
+ * The query token is derived from the report, its SQL, its parameters and a fingerprint of the
+ * curated objects (keys and ETags). A retried invocation over unchanged data therefore presents the
+ * same token, and Athena hands back the execution it already ran or is running instead of billing a
+ * new one; output keys derive from the same token, so a retry overwrites instead of duplicating.
+ */
+export async function runReports(
+  reports: readonly ReportDefinition[],
+  context: ReportContext,
+  sourceFiles: string[],
+  deps: ReportRunDeps,
+): Promise<ReportRunResult> {
+  const listed = await deps.output.list(OUTPUT_LAYOUT.curated);
+  const listedAt = deps.now().toISOString();
+  const fingerprint = sha256(listed.map((o) => `${o.key}\t${o.etag}`).sort().join("\n"));
+
+  const settled = await Promise.allSettled(reports.map((r) => runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps)));
+  const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [{ report: reports[i].name, error: s.reason as unknown }] : []));
+  if (failures.length > 0) {
+    const reason = failures.map((f) => `${f.report}: ${messageOf(f.error)}`).join("; ");
+    // Retrying cannot fix a permanent failure, so one permanent failure makes the whole run permanent.
+    throw failures.every((f) => isRetryable(f.error)) ? new RetryableError(reason) : new PermanentError(reason);
+  }
+  return {
+    fingerprint,
+    curatedObjects: listed.length,
+    reports: settled.map((s) => (s as PromiseFulfilledResult<ReportWritten>).value),
+  };
+}
+
+interface RunInputs {
+  context: ReportContext;
+  sourceFiles: string[];
+  listedAt: string;
+  fingerprint: string;
+  curatedObjects: number;
+}
+
+async function runOne(report: ReportDefinition, inputs: RunInputs, deps: ReportRunDeps): Promise<ReportWritten> {
+  const params = bindParameters(report, inputs.context);
+  const token = sha256(JSON.stringify({ report: report.name, sql: sha256(report.sql), params, inputs: inputs.fingerprint }));
+  const started = Date.now();
+  const result = await deps.engine.run({ name: report.name, sql: report.sql, params, token, deadline: deps.deadline });
+  const rows = typedRows(report, result);
+  deps.telemetry.milliseconds("ReportQueryTime", Date.now() - started);
+  deps.telemetry.count("ReportsRun", 1);
+  if (result.bytesScanned !== undefined) deps.telemetry.bytes("BytesScanned", result.bytesScanned);
+
+  const document: ReportDocument = {
+    report: report.name,
+    description: report.description,
+    engine: deps.engine.name,
+    query_execution_id: result.executionId,
+    source_file: inputs.sourceFiles[0] ?? null,
+    source_files: inputs.sourceFiles,
+    execution_time: deps.now().toISOString(),
+    as_of: inputs.context.asOf,
+    parameters: parameterValues(report, inputs.context),
+    inputs: { curated_objects: inputs.curatedObjects, fingerprint: inputs.fingerprint, listed_at: inputs.listedAt },
+    statistics: {
+      bytes_scanned: result.bytesScanned ?? null,
+      engine_execution_ms: result.engineMs ?? null,
+      estimated_cost_usd: estimatedCostUsd(result.bytesScanned),
+    },
+    result_count: rows.length,
+    columns: report.columns,
+    results: rows,
+  };
+  const json = `${JSON.stringify(document, null, 2)}\n`;
+  const csv = toCsv(report.columns, rows);
+  const base = `${OUTPUT_LAYOUT.reports}${report.name}`;
+  const run = `${base}/runs/${inputs.context.asOf}/${token.slice(0, 16)}`;
+  await Promise.all([
+    deps.output.put(`${run}.json`, json, "application/json"),
+    deps.output.put(`${run}.csv`, csv, "text/csv"),
+  ]);
+  // `latest` only moves forward: a slower run over an older view of the table must not replace it.
+  const stamp = inputs.listedAt;
+  const [jsonUpdated, csvUpdated] = await Promise.all([
+    deps.output.replaceIfNewer(`${base}/latest.json`, json, "application/json", stamp),
+    deps.output.replaceIfNewer(`${base}/latest.csv`, csv, "text/csv", stamp),
+  ]);
+  const latestUpdated = jsonUpdated && csvUpdated;
+  return {
+    report: report.name,
+    executionId: result.executionId,
+    rows: rows.length,
+    jsonKey: `${run}.json`,
+    csvKey: `${run}.csv`,
+    latestUpdated,
+    bytesScanned: result.bytesScanned,
+    document,
+  };
+}

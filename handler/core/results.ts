@@ -1,0 +1,79 @@
+import { ColumnType, ReportColumn, ReportDefinition } from "../reports/registry";
+import { PermanentError } from "./errors";
+import { QueryResult } from "./ports";
+
+export type Cell = string | number | null;
+export type Row = Record<string, Cell>;
+
+/** Athena bills $5 per TB scanned, with a 10 MB minimum per query. */
+export function estimatedCostUsd(bytesScanned: number | undefined): number | null {
+  if (bytesScanned === undefined) return null;
+  const billed = Math.max(bytesScanned, 10 * 1024 * 1024);
+  return Math.round((billed / 1e12) * 5 * 1e6) / 1e6;
+}
+
+/** Converts an engine's raw rows to the report's declared column types, checking the column names. */
+export function typedRows(report: ReportDefinition, result: QueryResult): Row[] {
+  const expected = report.columns.map((c) => c.name);
+  if (result.columns.join(",") !== expected.join(",")) {
+    throw new PermanentError(`report ${report.name} returned columns [${result.columns.join(", ")}], expected [${expected.join(", ")}]`);
+  }
+  return result.rows.map((raw) => {
+    const row: Row = {};
+    report.columns.forEach((c, i) => {
+      row[c.name] = convert(raw[i], c, report.name);
+    });
+    return row;
+  });
+}
+
+function convert(value: unknown, column: ReportColumn, report: string): Cell {
+  if (value === null || value === undefined) return null;
+  const bad = () => new PermanentError(`report ${report}: column ${column.name} (${column.type}) got ${JSON.stringify(String(value))}`);
+  switch (column.type as ColumnType) {
+    case "integer": {
+      const n = typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : Number(String(value));
+      if (!Number.isSafeInteger(n)) throw bad();
+      return n;
+    }
+    case "date": {
+      const s = String(value);
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) throw bad();
+      return s;
+    }
+    default:
+      return String(value);
+  }
+}
+
+/** RFC 4180 CSV with a header row; NULL is an empty field. */
+export function toCsv(columns: ReportColumn[], rows: Row[]): string {
+  const field = (v: Cell) => {
+    if (v === null) return "";
+    const s = String(v);
+    return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const lines = [columns.map((c) => field(c.name)).join(",")];
+  for (const r of rows) lines.push(columns.map((c) => field(r[c.name])).join(","));
+  return `${lines.join("\r\n")}\r\n`;
+}
+
+/** The JSON written per report run: a superset of the original output's fields, values typed. */
+export interface ReportDocument {
+  report: string;
+  description: string;
+  engine: string;
+  query_execution_id: string;
+  /** The first upload that triggered this run (the original field), and all of them. */
+  source_file: string | null;
+  source_files: string[];
+  /** When these results were produced (ISO 8601). */
+  execution_time: string;
+  as_of: string;
+  parameters: Record<string, string | number>;
+  inputs: { curated_objects: number; fingerprint: string; listed_at: string };
+  statistics: { bytes_scanned: number | null; engine_execution_ms: number | null; estimated_cost_usd: number | null };
+  result_count: number;
+  columns: ReportColumn[];
+  results: Row[];
+}
