@@ -76,7 +76,12 @@ export function decode(body: AsyncIterable<Uint8Array>): DecodedText {
       try {
         s = decoder.decode(chunk, { stream: true });
       } catch {
-        throw new ContentError(`the file is not valid UTF-8 (an invalid byte sequence within bytes ${offset}-${offset + chunk.length} of the text)`);
+        // Hand on the valid text before the bad bytes, so the records in it are kept.
+        const lenient = new TextDecoder("utf-8").decode(chunk);
+        const bad = lenient.indexOf("\ufffd");
+        if (bad > 0) yield lenient.slice(0, bad);
+        const at = offset + Buffer.byteLength(lenient.slice(0, Math.max(bad, 0)), "utf8");
+        throw new ContentError(`the file is not valid UTF-8 (an invalid byte sequence at byte ${at} of the text)`);
       }
       offset += chunk.length;
       if (s.length > 0) yield s;

@@ -104,7 +104,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       if (!(e instanceof ContentError)) throw e;
       // Records before the damage were already handled and are kept.
       for (const piece of splitter.end().filter((p) => p.kind !== "file-problem")) handle(piece);
-      handle({ kind: "file-problem", line: lastLine, reason: e.message });
+      handle({ kind: "file-problem", line: Math.max(lastLine, splitter.currentLine), reason: e.message });
     }
     const hasCurated = await curated.close();
     const hasQuarantine = await quarantine.close();

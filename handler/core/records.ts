@@ -57,6 +57,15 @@ const MINUS = 45, DIGIT0 = 48, DIGIT9 = 57, LOWER_T = 116, LOWER_F = 102, LOWER_
 const isSpace = (c: number) => c === SP || c === NL || c === CR || c === TAB;
 const isContainer = (c: number) => c === LBRACE || c === LBRACKET;
 
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface Capture {
   parts: string[];
   /** Start of the captured text in the current chunk. */
@@ -109,6 +118,11 @@ export class RecordSplitter {
   constructor(options: SplitOptions) {
     this.max = options.maxRecordBytes;
     this.ndjson = options.lineDelimited;
+  }
+
+  /** The line the scanner has reached. */
+  get currentLine(): number {
+    return this.line;
   }
 
   /** Feeds the next chunk of text; returns what it completed. */
@@ -423,12 +437,22 @@ export class RecordSplitter {
     const el = this.element;
     this.element = undefined;
     this.mode = "between";
-    this.endValue();
     if (!el) return;
-    const held: Piece[] = [];
-    this.emit(el, endExclusive, held);
-    const text = held[0].kind === "record" ? held[0].text : "a value";
-    const shown = text.length > 40 ? `${text.slice(0, 40)}...` : text;
+    const text = this.rawOf(el, endExclusive);
+    if (text !== undefined && !isJson(text)) {
+      // Not a JSON value at all (`facility_id,name` in a CSV, say).
+      const reason = `line ${el.line} does not start a JSON value (it starts with ${JSON.stringify(text.slice(0, 12))})`;
+      if (!this.ndjson && this.values === 0) {
+        this.stop(`${reason}: the file is not JSON`);
+        return;
+      }
+      this.endValue();
+      this.problem(el, reason);
+      if (this.ndjson) this.mode = "skip-line";
+      return;
+    }
+    this.endValue();
+    const shown = text === undefined ? "a value" : text.length > 40 ? `${text.slice(0, 40)}...` : text;
     this.problem(el, `expected a facility object, found ${shown}`);
   }
 

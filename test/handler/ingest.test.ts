@@ -1,0 +1,126 @@
+import { expect } from "chai";
+import { gzipSync, gunzipSync } from "zlib";
+import { SourceReadError } from "../../handler/core/decode";
+import { ingestObject, IngestResult, QuarantineEntry } from "../../handler/core/ingest";
+import { curatedKey, quarantineKey } from "../../handler/core/keys";
+import { createFacilityValidator } from "../../handler/schema/validator";
+import { MemoryStore, sourceOf } from "../support/memory-store";
+
+const validate = createFacilityValidator();
+
+export const facility = (id: string, extra: Record<string, unknown> = {}) => ({
+  facility_id: id,
+  facility_name: `Facility ${id}`,
+  location: { address: "1 Main St", city: "Springfield", state: "IL", zip: "62701" },
+  employee_count: 10,
+  services: ["Primary Care"],
+  labs: [{ lab_name: "Lab", certifications: ["CLIA"] }],
+  accreditations: [{ accreditation_body: "Joint Commission", accreditation_id: `JC-${id}`, valid_until: "2027-06-30" }],
+  ...extra,
+});
+const line = (o: unknown) => JSON.stringify(o);
+
+async function ingest(key: string, content: Buffer | string, chunkSize?: number) {
+  const store = new MemoryStore();
+  const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes: 2048 });
+  const curated = store.objects.has(curatedKey(key))
+    ? gunzipSync(store.objects.get(curatedKey(key))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
+  const quarantine = store.objects.has(quarantineKey(key))
+    ? store.text(quarantineKey(key)).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry)
+    : [];
+  return { result, curated, quarantine, store };
+}
+
+interface Case {
+  name: string;
+  key: string;
+  content: Buffer | string;
+  outcome: IngestResult["outcome"];
+  accepted: number;
+  /** Expected quarantine entries as "line:field:reason-pattern". */
+  rejects: Array<[number, string, RegExp]>;
+}
+
+const cases: Case[] = [
+  { name: "NDJSON", key: "a.ndjson", content: `${line(facility("1"))}\n${line(facility("2"))}\n`, outcome: "curated", accepted: 2, rejects: [] },
+  { name: "a JSON array", key: "a.json", content: JSON.stringify([facility("1"), facility("2")], null, 2), outcome: "curated", accepted: 2, rejects: [] },
+  { name: "the original wrapper object", key: "a.json", content: JSON.stringify({ sample_data: [facility("1")] }, null, 4), outcome: "curated", accepted: 1, rejects: [] },
+  { name: "gzip NDJSON", key: "a.jsonl.gz", content: gzipSync(`${line(facility("1"))}\n`), outcome: "curated", accepted: 1, rejects: [] },
+  { name: "gzip without a .gz name (recognised by its bytes)", key: "a.json", content: gzipSync(line([facility("1")])), outcome: "curated", accepted: 1, rejects: [] },
+  { name: "a byte-order mark and CRLF line ends", key: "a.ndjson", content: `\ufeff${line(facility("1"))}\r\n${line(facility("2"))}\r\n`, outcome: "curated", accepted: 2, rejects: [] },
+  { name: "an empty file", key: "a.json", content: "", outcome: "rejected", accepted: 0, rejects: [[1, "", /holds no JSON value/]] },
+  { name: "not JSON at all", key: "a.json", content: "facility_id,name\nF1,A\n", outcome: "rejected", accepted: 0, rejects: [[1, "", /does not start a JSON value .*not JSON/]] },
+  { name: "a truncated array keeps the records before the cut", key: "a.json", content: `[${line(facility("1"))},${line(facility("2")).slice(0, 30)}`, outcome: "partially-curated", accepted: 1, rejects: [[1, "", /ends inside this record/], [1, "", /truncated upload/]] },
+  { name: "a line over the size limit", key: "a.ndjson", content: `${line(facility("1", { facility_name: "x".repeat(3000) }))}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "", /larger than the 2048-byte limit/]] },
+  { name: "duplicate keys in one object", key: "a.ndjson", content: `{"facility_id":"1","facility_id":"2","facility_name":"A","location":{"address":"a","city":"b","state":"IL","zip":"62701"},"employee_count":1}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "facility_id", /appears twice/]] },
+  { name: "a duplicate nested key", key: "a.ndjson", content: line(facility("1")).replace('"city":"Springfield"', '"city":"Springfield","city":"Chicago"'), outcome: "rejected", accepted: 0, rejects: [[1, "location.city", /appears twice/]] },
+  { name: "zero valid records", key: "a.ndjson", content: `${line({ facility_id: "" })}\n${line({})}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "facility_name", /is required/], [2, "facility_id", /is required/]] },
+  { name: "wrong types and impossible values", key: "a.ndjson", content: line(facility("1", { employee_count: "12", accreditations: [{ accreditation_body: "JC", accreditation_id: "1", valid_until: "2026-02-30" }] })), outcome: "rejected", accepted: 0, rejects: [[1, "employee_count", /must be a whole number/]] },
+  { name: "a zip archive named .gz", key: "a.json.gz", content: Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(20)]), outcome: "rejected", accepted: 0, rejects: [[1, "", /zip archive/]] },
+  { name: "damaged gzip", key: "a.ndjson.gz", content: gzipSync(`${line(facility("1"))}\n`).subarray(0, 30), outcome: "rejected", accepted: 0, rejects: [[1, "", /gzip data is damaged or truncated/]] },
+  { name: "UTF-16 text", key: "a.json", content: Buffer.from(`\ufeff${line([facility("1")])}`, "utf16le"), outcome: "rejected", accepted: 0, rejects: [[1, "", /UTF-16/]] },
+  { name: "invalid UTF-8 after a valid line", key: "a.ndjson", content: Buffer.concat([Buffer.from(`${line(facility("1"))}\n`), Buffer.from([0xc3, 0x28, 0x0a])]), outcome: "partially-curated", accepted: 1, rejects: [[2, "", /not valid UTF-8/]] },
+];
+
+describe("ingest of one upload", () => {
+  for (const c of cases) {
+    it(`${c.name}: ${c.outcome}, ${c.accepted} accepted, ${c.rejects.length} quarantined`, async () => {
+      for (const chunkSize of [7, 65536]) {
+        const { result, curated, quarantine } = await ingest(c.key, c.content, chunkSize);
+        expect(result.outcome, `chunk ${chunkSize}`).to.equal(c.outcome);
+        expect(result.accepted).to.equal(c.accepted);
+        expect(curated).to.have.length(c.accepted);
+        expect(quarantine.map((q) => [q.line, q.errors[0].field])).to.deep.equal(c.rejects.map(([l, f]) => [l, f]));
+        quarantine.forEach((q, i) => expect(q.errors[0].reason).to.match(c.rejects[i][2]));
+      }
+    });
+  }
+
+  it("reports every field problem of a record, named by path", async () => {
+    const bad = facility("1", { location: { address: "", city: "X", state: "Texas", zip: "1234" }, labs: [{ lab_name: "L" }], accreditations: [{ accreditation_body: "A", accreditation_id: "B", valid_until: "2027-13-01" }] });
+    const { quarantine } = await ingest("a.ndjson", line(bad));
+    expect(quarantine[0].errors).to.deep.equal([
+      { field: "location.address", reason: "must not be empty" },
+      { field: "location.state", reason: "must be a two-letter US state or territory code (e.g. CA, NY, PR)" },
+      { field: "location.zip", reason: "must be a US ZIP code: 5 digits, optionally -4 more" },
+      { field: "labs[0].certifications", reason: "is required" },
+      { field: "accreditations[0].valid_until", reason: "must be a real calendar date written YYYY-MM-DD" },
+    ]);
+    expect(quarantine[0].raw).to.equal(line(bad));
+  });
+
+  it("normalizes (trims, upper-cases the state, fills missing lists) and keeps unknown fields out of the row, counted", async () => {
+    const raw = { facility_id: " F9 ", facility_name: "Nine", location: { address: "a", city: "b", state: "tx", zip: "75001", county: "Dallas" }, employee_count: 3, notes: "x" };
+    const { result, curated } = await ingest("batch/a.ndjson", line(raw));
+    expect(curated[0]).to.deep.equal({
+      facility_id: "F9", facility_name: "Nine", location: { address: "a", city: "b", state: "TX", zip: "75001" }, employee_count: 3,
+      services: [], labs: [], accreditations: [],
+      ingest_source_key: "batch/a.ndjson", ingest_source_version: "v1", ingest_time: "2026-11-27T08:00:00.000Z", ingest_line: 1,
+    });
+    expect(result.unknownFields).to.deep.equal({ "location.county": 1, notes: 1 });
+  });
+
+  it("fails with a retryable error, leaving nothing behind, when the upload stream breaks mid-file", async () => {
+    const store = new MemoryStore();
+    const text = Array.from({ length: 200 }, (_, i) => line(facility(String(i)))).join("\n");
+    let error: unknown;
+    try {
+      await ingestObject(sourceOf("a.ndjson", Buffer.from(text), { chunkSize: 1000, breakAfter: 20_000 }), { output: store, validate, maxRecordBytes: 2048 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(SourceReadError);
+    expect((error as Error).message).to.match(/reading the upload failed: socket hang up/);
+    expect([...store.objects.keys()]).to.deep.equal([]);
+  });
+
+  it("removes a stale quarantine object when a corrected file is uploaded under the same key", async () => {
+    const store = new MemoryStore();
+    await ingestObject(sourceOf("a.ndjson", Buffer.from("{bad\n")), { output: store, validate, maxRecordBytes: 2048 });
+    expect(store.objects.has(quarantineKey("a.ndjson"))).to.equal(true);
+    await ingestObject(sourceOf("a.ndjson", Buffer.from(line(facility("1")))), { output: store, validate, maxRecordBytes: 2048 });
+    expect(store.objects.has(quarantineKey("a.ndjson"))).to.equal(false);
+    expect(store.objects.has(curatedKey("a.ndjson"))).to.equal(true);
+  });
+});

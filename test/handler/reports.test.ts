@@ -1,0 +1,90 @@
+import { expect } from "chai";
+import { athenaLiteral, pollDelays } from "../../handler/aws/athena-engine";
+import { estimatedCostUsd, toCsv, typedRows } from "../../handler/core/results";
+import { addMonths, bindParameters, placeholderCount, REPORTS, reportNamed } from "../../handler/reports/registry";
+
+describe("report registry", () => {
+  it("declares one parameter per placeholder in every report", () => {
+    for (const r of REPORTS) expect(placeholderCount(r.sql), r.name).to.equal(r.parameters.length);
+  });
+
+  it("never builds SQL from values: parameters are bound, the SQL text is constant", () => {
+    for (const r of REPORTS) {
+      expect(r.sql, r.name).to.not.match(/\$\{|2026-|'\d{4}-\d{2}-\d{2}'/);
+    }
+  });
+
+  it("avoids arr[i], which fails the whole Athena query on an empty array", () => {
+    for (const r of REPORTS) expect(r.sql.replace(/--[^\n]*/g, ""), r.name).to.not.match(/\w\[\s*\w+\s*\]/);
+  });
+
+  it("binds the as-of date and the horizon N months later", () => {
+    expect(bindParameters(reportNamed("expiring-accreditations"), { asOf: "2026-11-27", monthsAhead: 6 })).to.deep.equal([
+      { type: "date", value: "2026-11-27" }, { type: "date", value: "2026-11-27" }, { type: "date", value: "2027-05-27" },
+    ]);
+  });
+
+  it("adds calendar months, clamping to the end of a shorter month", () => {
+    expect(addMonths("2026-08-31", 6)).to.equal("2027-02-28");
+    expect(addMonths("2027-08-31", 6)).to.equal("2028-02-29");
+    expect(addMonths("2026-11-27", 12)).to.equal("2027-11-27");
+    expect(addMonths("2026-01-31", 1)).to.equal("2026-02-28");
+  });
+});
+
+describe("report results", () => {
+  const report = reportNamed("facility-metrics");
+
+  it("types raw engine values by the report's columns (Athena sends every value as text)", () => {
+    const rows = typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F1", "A", "12", "3", null], ["F2", "B", 5n, 0, "2027-01-01"]] });
+    expect(rows).to.deep.equal([
+      { facility_id: "F1", facility_name: "A", employee_count: 12, number_of_offered_services: 3, expiry_date_of_first_accreditation: null },
+      { facility_id: "F2", facility_name: "B", employee_count: 5, number_of_offered_services: 0, expiry_date_of_first_accreditation: "2027-01-01" },
+    ]);
+  });
+
+  it("refuses results whose columns differ from the declared ones", () => {
+    expect(() => typedRows(report, { executionId: "q", columns: ["facility_id"], rows: [] })).to.throw(/returned columns \[facility_id\], expected/);
+  });
+
+  it("refuses a value that does not fit its column type", () => {
+    expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", "A", "many", "1", null]] })).to.throw(/employee_count \(integer\) got "many"/);
+  });
+
+  it("writes RFC 4180 CSV: quotes, commas and line breaks escaped, NULL empty", () => {
+    const csv = toCsv([{ name: "a", type: "string" }, { name: "b", type: "integer" }], [{ a: 'Say "hi", then\nleave', b: null }, { a: " padded", b: 3 }]);
+    expect(csv).to.equal('a,b\r\n"Say ""hi"", then\nleave",\r\n" padded",3\r\n');
+  });
+
+  it("estimates Athena cost at $5/TB with the 10 MB minimum", () => {
+    expect(estimatedCostUsd(1)).to.equal(estimatedCostUsd(10 * 1024 * 1024));
+    expect(estimatedCostUsd(1e12)).to.equal(5);
+    expect(estimatedCostUsd(undefined)).to.equal(null);
+  });
+});
+
+describe("Athena adapter details", () => {
+  it("renders parameters as SQL literals, doubling quotes so a value cannot end its literal", () => {
+    expect(athenaLiteral({ type: "date", value: "2026-11-27" })).to.equal("'2026-11-27'");
+    expect(athenaLiteral({ type: "date", value: "x' OR '1'='1" })).to.equal("'x'' OR ''1''=''1'");
+    expect(athenaLiteral({ type: "integer", value: 6 })).to.equal("6");
+  });
+
+  it("polls fast first, then backs off geometrically up to a ceiling", () => {
+    const next = pollDelays(150, 1.2, 5000);
+    const delays = Array.from({ length: 30 }, next);
+    expect(delays[0]).to.equal(150);
+    expect(delays[1]).to.equal(180);
+    for (let i = 1; i < delays.length; i++) expect(delays[i]).to.be.at.least(delays[i - 1]);
+    expect(Math.max(...delays)).to.equal(5000);
+    // At most one status call per second of query time once a query has run 20 s.
+    let elapsed = 0;
+    let calls = 0;
+    const again = pollDelays(150, 1.2, 5000);
+    while (elapsed < 20_000) {
+      elapsed += again();
+      calls++;
+    }
+    expect(calls).to.be.at.most(20);
+  });
+});

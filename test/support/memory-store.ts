@@ -1,0 +1,66 @@
+import { ListedObject, OutputStore, SourceObject, SourceStore } from "../../handler/core/ports";
+
+/** An OutputStore in memory, for testing the core without any adapter. */
+export class MemoryStore implements OutputStore {
+  readonly objects = new Map<string, { body: Buffer; contentType: string; stamp?: string }>();
+  failStreamAfterBytes: number | undefined;
+
+  async put(key: string, body: string, contentType: string): Promise<void> {
+    this.objects.set(key, { body: Buffer.from(body), contentType });
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, contentType: string): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(Buffer.from(c));
+    this.objects.set(key, { body: Buffer.concat(chunks), contentType });
+  }
+
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
+
+  async list(prefix: string): Promise<ListedObject[]> {
+    return [...this.objects].filter(([k]) => k.startsWith(prefix)).map(([key, o]) => ({ key, etag: String(o.body.length), size: o.body.length }));
+  }
+
+  async replaceIfNewer(key: string, body: string, contentType: string, stamp: string): Promise<boolean> {
+    const current = this.objects.get(key);
+    if (current?.stamp !== undefined && current.stamp > stamp) return false;
+    this.objects.set(key, { body: Buffer.from(body), contentType, stamp });
+    return true;
+  }
+
+  text(key: string): string {
+    const o = this.objects.get(key);
+    if (!o) throw new Error(`no object ${key}; have ${[...this.objects.keys()].join(", ")}`);
+    return o.body.toString("utf8");
+  }
+}
+
+/** A source object over bytes, delivered in chunks of `chunkSize` (or broken after `breakAfter` bytes). */
+export function sourceOf(key: string, bytes: Buffer, options: { chunkSize?: number; breakAfter?: number } = {}): SourceObject {
+  const size = options.chunkSize ?? 64 * 1024;
+  return {
+    key,
+    version: "v1",
+    lastModified: "2026-11-27T08:00:00.000Z",
+    body: (async function* () {
+      for (let i = 0; i < bytes.length; i += size) {
+        if (options.breakAfter !== undefined && i >= options.breakAfter) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        yield bytes.subarray(i, i + size);
+      }
+    })(),
+  };
+}
+
+export function memorySource(files: Record<string, Buffer>): SourceStore {
+  return {
+    async open(key) {
+      const b = files[key];
+      return b ? sourceOf(key, b) : undefined;
+    },
+    async exists(key) {
+      return key in files;
+    },
+  };
+}
