@@ -13,33 +13,48 @@ export interface Column {
   readonly type: string;
 }
 
+/** How one SQL dialect spells the schema's types. */
+interface TypeDialect {
+  string: string;
+  date: string;
+  integer: string;
+  array(element: string): string;
+  struct(fields: Array<[string, string]>): string;
+}
+
 /** Hive type names, as Glue stores them and Athena reads them through the Hive JSON SerDe. */
-export function hiveType(node: SchemaNode): string {
+const HIVE: TypeDialect = {
+  string: "string",
+  date: "date",
+  integer: "bigint",
+  array: (e) => `array<${e}>`,
+  struct: (fields) => `struct<${fields.map(([n, t]) => `${n}:${t}`).join(",")}>`,
+};
+
+/** DuckDB type names, for `read_json(..., columns = {...})`. */
+const DUCKDB: TypeDialect = {
+  string: "VARCHAR",
+  date: "DATE",
+  integer: "BIGINT",
+  array: (e) => `${e}[]`,
+  struct: (fields) => `STRUCT(${fields.map(([n, t]) => `${n} ${t}`).join(", ")})`,
+};
+
+function columnType(node: SchemaNode, d: TypeDialect): string {
   switch (node.type) {
     case "string":
-      return node.format === "date" ? "date" : "string";
+      return node.format === "date" ? d.date : d.string;
     case "integer":
-      return "bigint";
+      return d.integer;
     case "array":
-      return `array<${hiveType(required(node.items, "items"))}>`;
+      return d.array(columnType(required(node.items, "items"), d));
     case "object":
-      return `struct<${entries(node).map(([name, child]) => `${name}:${hiveType(child)}`).join(",")}>`;
+      return d.struct(entries(node).map(([name, child]) => [name, columnType(child, d)]));
   }
 }
 
-/** DuckDB type names, for `read_json(..., columns = {...})`. */
-export function duckDbType(node: SchemaNode): string {
-  switch (node.type) {
-    case "string":
-      return node.format === "date" ? "DATE" : "VARCHAR";
-    case "integer":
-      return "BIGINT";
-    case "array":
-      return `${duckDbType(required(node.items, "items"))}[]`;
-    case "object":
-      return `STRUCT(${entries(node).map(([name, child]) => `${name} ${duckDbType(child)}`).join(", ")})`;
-  }
-}
+export const hiveType = (node: SchemaNode) => columnType(node, HIVE);
+export const duckDbType = (node: SchemaNode) => columnType(node, DUCKDB);
 
 function entries(node: SchemaNode): [string, SchemaNode][] {
   return Object.entries(required(node.properties, "properties"));

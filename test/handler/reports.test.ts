@@ -88,3 +88,12 @@ describe("Athena adapter details", () => {
     expect(calls).to.be.at.most(20);
   });
 });
+
+describe("report SQL files", () => {
+  it("share one definition of 'the latest record per facility' (kept inline so each file runs as-is in the Athena console)", () => {
+    const latestCte = (sql: string) => sql.slice(sql.indexOf("WITH latest AS ("), sql.indexOf("WHERE recency = 1"));
+    const first = latestCte(REPORTS[0].sql);
+    expect(first).to.include("row_number() OVER");
+    for (const r of REPORTS) expect(latestCte(r.sql), r.name).to.equal(first);
+  });
+});
