@@ -13,7 +13,9 @@ export type IngestOutcome =
   /** Some records were valid, some quarantined (or the file was damaged after valid records). */
   | "partially-curated"
   /** Nothing valid: the curated object is absent and the quarantine says why. */
-  | "rejected";
+  | "rejected"
+  /** A well-formed file without records (`[]`): nothing to curate, nothing wrong. */
+  | "empty";
 
 export interface IngestResult {
   sourceKey: string;
@@ -112,7 +114,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
     return {
       sourceKey: source.key,
       sourceVersion: source.version,
-      outcome: curated.rows === 0 ? "rejected" : quarantine.rows === 0 ? "curated" : "partially-curated",
+      outcome: quarantine.rows === 0 ? (curated.rows === 0 ? "empty" : "curated") : curated.rows === 0 ? "rejected" : "partially-curated",
       accepted: curated.rows,
       rejected,
       fileProblems,

@@ -31,18 +31,25 @@ export async function duckDbEngine(curatedDir: string): Promise<DuckDbEngine> {
   const connection = await instance.connect();
   for (const macro of COMPATIBILITY_MACROS) await connection.run(macro);
   let runs = 0;
+  // One connection runs one statement at a time, and each run redefines the table: queue the runs.
+  let queue: Promise<unknown> = Promise.resolve();
+  const runNow = async (request: QueryRequest): Promise<QueryResult> => {
+    await defineTable(connection, curatedDir);
+    const started = Date.now();
+    const reader = await connection.runAndReadAll(request.sql, request.params.map(bind));
+    return {
+      executionId: `local-${++runs}-${request.token.slice(0, 12)}`,
+      columns: reader.columnNames(),
+      rows: reader.getRows().map((row) => row.map(plain)),
+      engineMs: Date.now() - started,
+    };
+  };
   return {
     name: "duckdb",
-    async run(request: QueryRequest): Promise<QueryResult> {
-      await defineTable(connection, curatedDir);
-      const started = Date.now();
-      const reader = await connection.runAndReadAll(request.sql, request.params.map(bind));
-      return {
-        executionId: `local-${++runs}-${request.token.slice(0, 12)}`,
-        columns: reader.columnNames(),
-        rows: reader.getRows().map((row) => row.map(plain)),
-        engineMs: Date.now() - started,
-      };
+    run(request: QueryRequest): Promise<QueryResult> {
+      const result = queue.then(() => runNow(request));
+      queue = result.catch(() => undefined);
+      return result;
     },
     close() {
       connection.closeSync();

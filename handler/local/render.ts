@@ -1,0 +1,63 @@
+import { FileOutcome } from "../core/batch";
+import { messageOf } from "../core/errors";
+import { ReportWritten } from "../core/report-run";
+import { Cell } from "../core/results";
+
+/** How many rows of a report the terminal shows before pointing at the CSV. */
+export const SHOWN_ROWS = 20;
+
+/** A report as an aligned text table; numbers right-aligned, NULL shown as a dash. */
+export function table(columns: string[], rows: Array<Record<string, Cell>>): string {
+  const cells = rows.map((r) => columns.map((c) => (r[c] === null ? "-" : String(r[c]))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === "number"));
+  const line = (values: string[]) =>
+    values.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join("  ").trimEnd();
+  return [line(columns), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
+}
+
+export function renderReport(r: ReportWritten, outDir: string): string {
+  const doc = r.document;
+  const shown = doc.results.slice(0, SHOWN_ROWS);
+  const more = doc.results.length - shown.length;
+  const params = Object.entries(doc.parameters).map(([k, v]) => `${k} ${v}`).join(", ");
+  return [
+    `== ${doc.report}${params ? ` (${params})` : ""}`,
+    doc.description,
+    "",
+    doc.results.length === 0 ? "(no rows)" : table(doc.columns.map((c) => c.name), shown),
+    more > 0 ? `... and ${more} more rows in ${outDir}/reports/${doc.report}/latest.csv` : "",
+    "",
+  ].filter((l, i, all) => !(l === "" && all[i - 1] === "")).join("\n");
+}
+
+/** One line per file, plus the first few rejects with line, field and reason. */
+export function renderFile(f: FileOutcome, outDir: string, rejectLines: string[]): string {
+  switch (f.status) {
+    case "ignored":
+      return `- ${f.key}: skipped (${f.reason})`;
+    case "removed":
+      return `- ${f.key}: gone, its rows were removed from the table`;
+    case "failed":
+      return `x ${f.key}: could not be processed: ${messageOf(f.error)}`;
+    case "ingested": {
+      const r = f.result;
+      const head = r.outcome === "curated" || r.outcome === "empty" ? "ok" : r.outcome === "rejected" ? "x " : "! ";
+      const parts = [`${r.accepted} accepted`];
+      if (r.rejected > 0) parts.push(`${r.rejected} rejected`);
+      if (r.fileProblems.length > 0) parts.push(r.fileProblems.join("; "));
+      const unknown = Object.keys(r.unknownFields);
+      if (unknown.length > 0) parts.push(`fields not in the schema, left out: ${unknown.join(", ")}`);
+      const lines = [`${head} ${f.key}: ${parts.join(", ")}`];
+      lines.push(...rejectLines.map((l) => `     ${l}`));
+      if (r.quarantineKey) lines.push(`     rejects and reasons: ${outDir}/${r.quarantineKey}`);
+      return lines.join("\n");
+    }
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
