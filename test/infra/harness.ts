@@ -8,6 +8,9 @@ export interface Registered {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  /** What the mocked provider returned: inputs plus computed attributes, and the id. */
+  state: Record<string, unknown>;
+  id: string;
   /** Logical name of the provider the engine would use, when an explicit one was passed. */
   provider?: string;
 }
@@ -88,14 +91,18 @@ export async function runProgram(stack: string, overrides: Record<string, string
   pulumi.runtime.setAllConfig(all);
   await pulumi.runtime.setMocks({
     newResource(args) {
+      const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
+      // A bucket's id is its name, as in AWS, so sub-resources name the bucket they configure.
+      const id = args.type === "aws:s3/bucket:Bucket" ? String(state.bucket) : `${args.name}-id`;
       resources.push({
         type: args.type,
         name: args.name,
         inputs: args.inputs as Record<string, unknown>,
+        state,
+        id,
         provider: args.provider?.split("::")[3]?.split("::")[0],
       });
-      const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
-      return { id: `${args.name}-id`, state };
+      return { id, state };
     },
     call(args) {
       const result = calls[args.token];
