@@ -137,13 +137,13 @@ export class FakeS3 {
     return [...this.bucket(bucket).keys()].filter((k) => k.startsWith(prefix)).sort();
   }
 
-  /** The next matching command fails with `error` (or, for GetObject, returns a body that breaks). */
+  /** The next command of that name (for a key starting with `key`) fails with `error`, or for GetObject returns a body that breaks. */
   failNext(command: string, error: () => Error, options: { key?: string; body?: (o: StoredObject) => AsyncIterable<Uint8Array> } = {}): void {
     this.faults.push({ command, error, ...options });
   }
 
   private take(command: string, key?: string) {
-    const i = this.faults.findIndex((f) => f.command === command && (f.key === undefined || f.key === key));
+    const i = this.faults.findIndex((f) => f.command === command && (f.key === undefined || (key ?? "").startsWith(f.key)));
     return i < 0 ? undefined : this.faults.splice(i, 1)[0];
   }
 

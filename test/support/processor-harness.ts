@@ -91,6 +91,8 @@ export class ProcessorHarness {
   clock = 0;
   now = new Date("2026-11-27T09:00:00Z");
   failDeadLetterSends = 0;
+  /** Time budget of the next invocation, in simulated milliseconds. */
+  budgetMs = 300_000;
 
   constructor() {
     this.sqs.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => {
