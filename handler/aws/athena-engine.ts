@@ -5,7 +5,7 @@ import {
   QueryExecution,
   StartQueryExecutionCommand,
 } from "@aws-sdk/client-athena";
-import { PermanentError, RetryableError } from "../core/errors";
+import { permanentError, retryableError } from "../core/errors";
 import { sha256 } from "../core/keys";
 import { ParamValue, QueryEngine, QueryRequest, QueryResult } from "../core/ports";
 import { awsErrorName, classify, httpStatus } from "./aws-errors";
@@ -79,7 +79,7 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
         QueryExecutionContext: { Database: options.database, Catalog: "AwsDataCatalog" },
         ExecutionParameters: request.params.length > 0 ? request.params.map(athenaLiteral) : undefined,
     })));
-    if (!res.QueryExecutionId) throw new RetryableError(`starting report ${request.name}: Athena returned no execution id`);
+    if (!res.QueryExecutionId) throw retryableError(`starting report ${request.name}: Athena returned no execution id`);
     return res.QueryExecutionId;
   }
 
@@ -89,7 +89,7 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
       const wait = delay();
       if (request.deadline.remainingMs() - wait < margin) {
         // Leave the query running: the retried invocation presents the same token and picks it up.
-        throw new RetryableError(`report ${request.name}: Athena query ${id} is still running near the function's deadline; the retry resumes it`);
+        throw retryableError(`report ${request.name}: Athena query ${id} is still running near the function's deadline; the retry resumes it`);
       }
       await sleep(wait);
       const execution = (await call(request, `checking report ${request.name} (query ${id})`, () =>
@@ -140,14 +140,14 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
         const reason = status?.StateChangeReason ?? status?.State ?? "unknown";
         if (status?.State === "CANCELLED") {
           if (/limit|cutoff|scanned/i.test(reason)) {
-            throw new PermanentError(`report ${request.name}: query ${id} was cancelled by the workgroup's bytes-scanned cutoff: ${reason}`);
+            throw permanentError(`report ${request.name}: query ${id} was cancelled by the workgroup's bytes-scanned cutoff: ${reason}`);
           }
         } else if (!transient(execution)) {
-          throw new PermanentError(`report ${request.name}: query ${id} failed: ${reason}`);
+          throw permanentError(`report ${request.name}: query ${id} failed: ${reason}`);
         }
         reasons.push(`${id}: ${reason}`);
       }
-      throw new RetryableError(`report ${request.name}: ${maxExecutions} executions failed transiently (${reasons.join("; ")})`);
+      throw retryableError(`report ${request.name}: ${maxExecutions} executions failed transiently (${reasons.join("; ")})`);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError } from "../core/errors";
+import { isPipelineError, messageOf, permanentError, PipelineError, retryableError } from "../core/errors";
 
 /**
  * Errors no retry can fix: configuration or permission mistakes. Everything else is retried.
@@ -28,9 +28,9 @@ export function httpStatus(e: unknown): number | undefined {
 }
 
 /** Wraps an SDK failure as retryable or permanent, saying what was being done. */
-export function classify(e: unknown, doing: string): RetryableError | PermanentError {
-  if (e instanceof RetryableError || e instanceof PermanentError) return e;
+export function classify(e: unknown, doing: string): PipelineError {
+  if (isPipelineError(e)) return e;
   const name = awsErrorName(e);
-  const message = `${doing} failed: ${name ? `${name}: ` : ""}${e instanceof Error ? e.message : String(e)}`;
-  return PERMANENT.includes(name) || httpStatus(e) === 403 ? new PermanentError(message, { cause: e }) : new RetryableError(message, { cause: e });
+  const message = `${doing} failed: ${name ? `${name}: ` : ""}${messageOf(e)}`;
+  return PERMANENT.includes(name) || httpStatus(e) === 403 ? permanentError(message, e) : retryableError(message, e);
 }

@@ -3,7 +3,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { processChanges } from "../core/batch";
-import { isRetryable, messageOf, PermanentError } from "../core/errors";
+import { isRetryable, messageOf, permanentError } from "../core/errors";
 import { Change, parseS3Notification } from "../core/events";
 import { REPORTS } from "../reports/registry";
 import { createFacilityValidator, FacilityValidator } from "../schema/validator";
@@ -68,7 +68,7 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
     if (parsed.kind === "test") {
       telemetry.info("S3 test event acknowledged", { messageId: record.messageId });
     } else if (parsed.kind === "invalid") {
-      failures.set(record.messageId, { error: new PermanentError(`not an upload event: ${parsed.reason}`) });
+      failures.set(record.messageId, { error: permanentError(`not an upload event: ${parsed.reason}`) });
     } else {
       changesOf.set(record.messageId, parsed.changes);
     }

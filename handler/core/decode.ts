@@ -1,25 +1,9 @@
 import { Readable } from "stream";
 import { createGunzip } from "zlib";
-import { RetryableError } from "./errors";
-
-/** Reading the upload itself failed (a dropped connection, S3 503): worth retrying. */
-export class SourceReadError extends RetryableError {
-  constructor(cause: unknown) {
-    super(`reading the upload failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = "SourceReadError";
-  }
-}
-
-/** The bytes are not UTF-8 JSON text, or not the gzip they claim to be. Quarantined, never retried. */
-export class ContentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ContentError";
-  }
-}
+import { contentError, sourceReadError } from "./errors";
 
 export interface DecodedText {
-  /** Text chunks, gunzipped and UTF-8 decoded. Throws SourceReadError or ContentError. */
+  /** Text chunks, gunzipped and UTF-8 decoded. Throws a source-read or a content error (errors.ts). */
   chunks: AsyncIterable<string>;
   /** Bytes read from the source so far (compressed size for gzip). */
   bytesRead(): number;
@@ -45,7 +29,7 @@ export function decode(body: AsyncIterable<Uint8Array>): DecodedText {
         yield chunk;
       }
     } catch (e) {
-      throw new SourceReadError(e);
+      throw sourceReadError(e);
     }
   }
 
@@ -60,9 +44,9 @@ export function decode(body: AsyncIterable<Uint8Array>): DecodedText {
     }
     if (first.done) return;
     const head = first.value;
-    if (startsWith(head, ZIP)) throw new ContentError("the file is a zip archive, not JSON or gzip: upload the JSON file itself, or gzip it");
+    if (startsWith(head, ZIP)) throw contentError("the file is a zip archive, not JSON or gzip: upload the JSON file itself, or gzip it");
     if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
-      throw new ContentError("the file is UTF-16 encoded: save it as UTF-8");
+      throw contentError("the file is UTF-16 encoded: save it as UTF-8");
     }
     async function* rest(): AsyncGenerator<Uint8Array> {
       yield head;
@@ -81,7 +65,7 @@ export function decode(body: AsyncIterable<Uint8Array>): DecodedText {
         const bad = lenient.indexOf("\ufffd");
         if (bad > 0) yield lenient.slice(0, bad);
         const at = offset + Buffer.byteLength(lenient.slice(0, Math.max(bad, 0)), "utf8");
-        throw new ContentError(`the file is not valid UTF-8 (an invalid byte sequence at byte ${at} of the text)`);
+        throw contentError(`the file is not valid UTF-8 (an invalid byte sequence at byte ${at} of the text)`);
       }
       offset += chunk.length;
       if (s.length > 0) yield s;
@@ -90,7 +74,7 @@ export function decode(body: AsyncIterable<Uint8Array>): DecodedText {
       const tail = decoder.decode();
       if (tail.length > 0) yield tail;
     } catch {
-      throw new ContentError("the file is not valid UTF-8 (it ends inside a multi-byte character)");
+      throw contentError("the file is not valid UTF-8 (it ends inside a multi-byte character)");
     }
   }
 
@@ -116,6 +100,6 @@ async function* gunzip(compressed: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
     for await (const chunk of inflate) yield chunk as Buffer;
   } catch (e) {
     if (sourceError !== undefined) throw sourceError;
-    throw new ContentError(`the gzip data is damaged or truncated (${(e as Error).message})`);
+    throw contentError(`the gzip data is damaged or truncated (${(e as Error).message})`);
   }
 }

@@ -1,6 +1,7 @@
 import type { Facility } from "../schema/facility";
 import { FacilityValidator, FieldProblem, curatedRow } from "../schema/validator";
-import { ContentError, decode } from "./decode";
+import { decode } from "./decode";
+import { isContentError } from "./errors";
 import { duplicateKey } from "./duplicate-keys";
 import { curatedKey, isLineDelimitedName, quarantineKey } from "./keys";
 import { OutputStore, SourceObject } from "./ports";
@@ -103,7 +104,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       }
       for (const piece of splitter.end()) handle(piece);
     } catch (e) {
-      if (!(e instanceof ContentError)) throw e;
+      if (!isContentError(e)) throw e;
       // Records before the damage were already handled and are kept.
       for (const piece of splitter.end().filter((p) => p.kind !== "file-problem")) handle(piece);
       handle({ kind: "file-problem", line: Math.max(lastLine, splitter.currentLine), reason: e.message });

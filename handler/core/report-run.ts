@@ -1,5 +1,5 @@
 import { bindParameters, parameterValues, ReportContext, ReportDefinition } from "../reports/registry";
-import { isRetryable, messageOf, PermanentError, RetryableError } from "./errors";
+import { isRetryable, messageOf, permanentError, retryableError } from "./errors";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { Deadline, OutputStore, QueryEngine, Telemetry } from "./ports";
@@ -54,7 +54,7 @@ export async function runReports(
   if (failures.length > 0) {
     const reason = failures.map((f) => `${f.report}: ${messageOf(f.error)}`).join("; ");
     // Retrying cannot fix a permanent failure, so one permanent failure makes the whole run permanent.
-    throw failures.every((f) => isRetryable(f.error)) ? new RetryableError(reason) : new PermanentError(reason);
+    throw failures.every((f) => isRetryable(f.error)) ? retryableError(reason) : permanentError(reason);
   }
   return {
     fingerprint,

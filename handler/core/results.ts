@@ -1,5 +1,5 @@
 import { ColumnType, ReportColumn, ReportDefinition } from "../reports/registry";
-import { PermanentError } from "./errors";
+import { permanentError } from "./errors";
 import { QueryResult } from "./ports";
 
 export type Cell = string | number | null;
@@ -16,7 +16,7 @@ export function estimatedCostUsd(bytesScanned: number | undefined): number | nul
 export function typedRows(report: ReportDefinition, result: QueryResult): Row[] {
   const expected = report.columns.map((c) => c.name);
   if (result.columns.join(",") !== expected.join(",")) {
-    throw new PermanentError(`report ${report.name} returned columns [${result.columns.join(", ")}], expected [${expected.join(", ")}]`);
+    throw permanentError(`report ${report.name} returned columns [${result.columns.join(", ")}], expected [${expected.join(", ")}]`);
   }
   return result.rows.map((raw) => {
     const row: Row = {};
@@ -29,7 +29,7 @@ export function typedRows(report: ReportDefinition, result: QueryResult): Row[] 
 
 function convert(value: unknown, column: ReportColumn, report: string): Cell {
   if (value === null || value === undefined) return null;
-  const bad = () => new PermanentError(`report ${report}: column ${column.name} (${column.type}) got ${JSON.stringify(String(value))}`);
+  const bad = () => permanentError(`report ${report}: column ${column.name} (${column.type}) got ${JSON.stringify(String(value))}`);
   switch (column.type as ColumnType) {
     case "integer": {
       const n = typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : Number(String(value));

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { gzipSync, gunzipSync } from "zlib";
-import { SourceReadError } from "../../handler/core/decode";
+import { isSourceReadError } from "../../handler/core/errors";
 import { ingestObject, IngestResult, QuarantineEntry } from "../../handler/core/ingest";
 import { curatedKey, quarantineKey } from "../../handler/core/keys";
 import { createFacilityValidator } from "../../handler/schema/validator";
@@ -110,7 +110,7 @@ describe("ingest of one upload", () => {
     } catch (e) {
       error = e;
     }
-    expect(error).to.be.instanceOf(SourceReadError);
+    expect(isSourceReadError(error), String(error)).to.equal(true);
     expect((error as Error).message).to.match(/reading the upload failed: socket hang up/);
     expect([...store.objects.keys()]).to.deep.equal([]);
   });

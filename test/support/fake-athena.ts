@@ -54,7 +54,13 @@ export class FakeAthena {
   private startFaults: Array<() => Error> = [];
   private next = 0;
 
-  constructor(private readonly s3: FakeS3, private readonly outputBucket: string) {
+  /** Where query execution finds the curated files: the fake S3's output bucket, or a callback (a real S3 API). */
+  private readonly curated: () => Promise<Array<{ name: string; body: Buffer }>>;
+
+  constructor(source: FakeS3 | (() => Promise<Array<{ name: string; body: Buffer }>>), outputBucket = "") {
+    this.curated = typeof source === "function"
+      ? source
+      : async () => source.keys(outputBucket, OUTPUT_LAYOUT.curated).map((key) => ({ name: key.slice(OUTPUT_LAYOUT.curated.length), body: source.get(outputBucket, key)!.body }));
     this.mock.on(StartQueryExecutionCommand).callsFake(async (input) => {
       const fault = this.startFaults.shift();
       if (fault) throw fault();
@@ -133,9 +139,7 @@ export class FakeAthena {
   private async execute(e: Execution): Promise<void> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-athena-"));
     try {
-      for (const key of this.s3.keys(this.outputBucket, OUTPUT_LAYOUT.curated)) {
-        fs.writeFileSync(path.join(dir, key.slice(OUTPUT_LAYOUT.curated.length)), this.s3.get(this.outputBucket, key)!.body);
-      }
+      for (const file of await this.curated()) fs.writeFileSync(path.join(dir, file.name), file.body);
       const engine = await duckDbEngine(dir);
       try {
         const result = await engine.run({ name: "fake", sql: e.sql, params: e.params, token: e.token, deadline: { remainingMs: () => 1e9 } });

@@ -15,7 +15,11 @@ async function main(): Promise<void> {
   const [modulePath, exportName] = process.argv.slice(2);
   const s3 = new FakeS3();
   const athena = new FakeAthena(s3, OUTPUT);
-  mockClient(SQSClient).on(SendMessageCommand).resolves({ MessageId: "dlq-1" });
+  const deadLetters: unknown[] = [];
+  mockClient(SQSClient).on(SendMessageCommand).callsFake(async (input) => {
+    deadLetters.push(input.MessageAttributes?.reason?.StringValue);
+    return { MessageId: "dlq-1" };
+  });
   s3.store(RAW, "incoming/facilities.ndjson", fs.readFileSync(path.resolve(__dirname, "../../sample-data/facilities.ndjson")));
 
   const loaded = require(path.resolve(modulePath)) as Record<string, unknown>;
@@ -24,11 +28,12 @@ async function main(): Promise<void> {
     Records: [
       sqsRecord(JSON.stringify({ Service: "Amazon S3", Event: "s3:TestEvent" })),
       sqsRecord(s3EventBody([{ key: "incoming/facilities.ndjson" }])),
+      sqsRecord("{not an event"),
     ],
   };
   const response = await handler(event, { getRemainingTimeInMillis: () => 120_000 });
   const latest = JSON.parse(s3.text(OUTPUT, "reports/accreditation-by-state/latest.json")) as { results: unknown[] };
-  process.stdout.write(`\nRESULT ${JSON.stringify({ response, keys: s3.keys(OUTPUT), started: athena.started.length, byState: latest.results })}\n`);
+  process.stdout.write(`\nRESULT ${JSON.stringify({ response, keys: s3.keys(OUTPUT), started: athena.started.length, byState: latest.results, deadLetters })}\n`);
 }
 
 main().catch((e) => {
