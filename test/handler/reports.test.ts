@@ -70,22 +70,32 @@ describe("Athena adapter details", () => {
     expect(athenaLiteral({ type: "integer", value: 6 })).to.equal("6");
   });
 
-  it("polls fast first, then backs off geometrically up to a ceiling", () => {
-    const next = pollDelays(150, 1.2, 5000);
-    const delays = Array.from({ length: 30 }, next);
-    expect(delays[0]).to.equal(150);
-    expect(delays[1]).to.equal(180);
+  it("polls at most 400 ms apart for the first 4 s, then backs off with the elapsed time up to 5 s", () => {
+    const next = pollDelays();
+    const delays: number[] = [];
+    let elapsed = 0;
+    while (elapsed < 60_000) {
+      const d = next(elapsed);
+      delays.push(d);
+      elapsed += d;
+    }
+    expect(delays[0]).to.equal(100);
+    expect(delays[1]).to.equal(125);
     for (let i = 1; i < delays.length; i++) expect(delays[i]).to.be.at.least(delays[i - 1]);
     expect(Math.max(...delays)).to.equal(5000);
+    const callsBefore = (ms: number) => {
+      let t = 0;
+      let calls = 0;
+      const again = pollDelays();
+      while (t < ms) {
+        t += again(t);
+        calls++;
+      }
+      return calls;
+    };
     // At most one status call per second of query time once a query has run 20 s.
-    let elapsed = 0;
-    let calls = 0;
-    const again = pollDelays(150, 1.2, 5000);
-    while (elapsed < 20_000) {
-      elapsed += again();
-      calls++;
-    }
-    expect(calls).to.be.at.most(20);
+    expect(callsBefore(20_000)).to.be.at.most(20);
+    expect(callsBefore(120_000)).to.be.at.most(40);
   });
 });
 
