@@ -2,42 +2,11 @@
  * `JSON.parse` silently keeps the last of two equal keys. In healthcare data a record that says two
  * things about one field is ambiguous, so such records are rejected, naming the field.
  *
- * Fast check: every `:` outside a string separates a key from its value, so a record has duplicate
- * keys exactly when it has more such colons than its parsed value has keys. Only then is the slower
- * walk that names the field run.
+ * Detection is cheap and happens elsewhere: every `:` outside a string separates a key from its value,
+ * so the splitter counts them and the validator compares that count with the keys of the parsed value.
+ * Only for a record that fails that comparison does this slower walk find the field's name.
  */
-export function duplicateKey(text: string, parsed: unknown): string | undefined {
-  if (colonsOutsideStrings(text) === keysIn(parsed)) return undefined;
-  return findDuplicate(text) ?? "(unknown field)";
-}
-
-function colonsOutsideStrings(text: string): number {
-  let n = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++;
-      else if (c === 34) inString = false;
-    } else if (c === 34) {
-      inString = true;
-    } else if (c === 58) {
-      n++;
-    }
-  }
-  return n;
-}
-
-function keysIn(value: unknown): number {
-  if (Array.isArray(value)) return value.reduce((sum: number, v) => sum + keysIn(v), 0);
-  if (typeof value !== "object" || value === null) return 0;
-  let n = 0;
-  for (const v of Object.values(value)) n += 1 + keysIn(v);
-  return n;
-}
-
-/** Walks valid JSON text, returning the dotted path of the first repeated key. */
-function findDuplicate(text: string): string | undefined {
+export function findDuplicateKey(text: string): string | undefined {
   const frames: Array<{ keys: Set<string>; path: string; isObject: boolean; index: number }> = [];
   let pendingKey: string | undefined;
   for (let i = 0; i < text.length; i++) {

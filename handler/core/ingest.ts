@@ -1,8 +1,8 @@
 import type { Facility } from "../schema/facility";
-import { FacilityValidator, FieldProblem, curatedRow } from "../schema/validator";
+import { curatedLineWriter, FacilityValidator, FieldProblem } from "../schema/validator";
 import { decode } from "./decode";
 import { isContentError } from "./errors";
-import { duplicateKey } from "./duplicate-keys";
+import { findDuplicateKey } from "./duplicate-keys";
 import { curatedKey, isLineDelimitedName, quarantineKey } from "./keys";
 import { OutputStore, SourceObject } from "./ports";
 import { Piece, RecordSplitter } from "./records";
@@ -64,6 +64,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
   const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key), { gzip: false, contentType: "application/x-ndjson" });
   const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
   const decoded = decode(source.body);
+  const curatedLine = curatedLineWriter({ sourceKey: source.key, sourceVersion: source.version, ingestTime: source.lastModified });
   const fileProblems: string[] = [];
   const unknownFields: Record<string, number> = {};
   let lastLine = 1;
@@ -82,13 +83,8 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
     } else if (piece.kind === "problem") {
       reject(piece.line, piece.index, [{ field: "", reason: piece.reason }], piece.raw);
     } else {
-      const problems = checkRecord(piece.text, deps.validate, (row) => {
-        curated.add(curatedRow(row.facility, {
-          sourceKey: source.key,
-          sourceVersion: source.version,
-          ingestTime: source.lastModified,
-          line: piece.line,
-        }));
+      const problems = checkRecord(piece.text, piece.colons, deps.validate, (row) => {
+        curated.addLine(curatedLine(row.facility, piece.line, row.asWritten && piece.oneLine ? piece.text : undefined));
         for (const f of row.unknownFields) unknownFields[f] = (unknownFields[f] ?? 0) + 1;
       });
       if (problems) reject(piece.line, piece.index, problems, piece.text);
@@ -135,8 +131,9 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
 /** Parses and validates one record's text; returns its problems, or hands the valid row on. */
 function checkRecord(
   text: string,
+  colons: number,
   validate: FacilityValidator,
-  accept: (row: { facility: Facility; unknownFields: string[] }) => void,
+  accept: (row: { facility: Facility; unknownFields: string[]; asWritten: boolean }) => void,
 ): FieldProblem[] | undefined {
   let value: unknown;
   try {
@@ -148,9 +145,10 @@ function checkRecord(
     const found = value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`;
     return [{ field: "", reason: `expected a facility object, found ${found}` }];
   }
-  const duplicate = duplicateKey(text, value);
-  if (duplicate) return [{ field: duplicate, reason: "appears twice in the same object; which value is meant is ambiguous" }];
-  const result = validate(value);
+  const result = validate(value, colons);
+  if (!result.ok && result.duplicateKeys) {
+    return [{ field: findDuplicateKey(text) ?? "", reason: "appears twice in the same object; which value is meant is ambiguous" }];
+  }
   if (!result.ok) return result.problems;
   accept(result);
   return undefined;

@@ -24,6 +24,10 @@ export interface RawRecord {
   line: number;
   /** 0-based position: in its array, or among the file's top-level values. */
   index: number;
+  /** Colons outside strings: the number of keys the text writes (duplicate-keys.ts compares it). */
+  colons: number;
+  /** The record's text holds no line break. */
+  oneLine: boolean;
 }
 
 export interface RecordProblem {
@@ -57,6 +61,12 @@ const MINUS = 45, DIGIT0 = 48, DIGIT9 = 57, LOWER_T = 116, LOWER_F = 102, LOWER_
 const isSpace = (c: number) => c === SP || c === NL || c === CR || c === TAB;
 const isContainer = (c: number) => c === LBRACE || c === LBRACKET;
 
+/** Position of `what` in s from `from`, or n when absent. */
+function indexOr(s: string, what: string, from: number, n: number): number {
+  const at = s.indexOf(what, from);
+  return at < 0 ? n : at;
+}
+
 function isJson(text: string): boolean {
   try {
     JSON.parse(text);
@@ -76,6 +86,7 @@ interface Capture {
   oversized: boolean;
   /** Opening character: { [ " or the first character of a scalar. */
   opener: number;
+  colons: number;
 }
 
 type Mode = "between" | "value" | "skip-line" | "stopped";
@@ -129,7 +140,19 @@ export class RecordSplitter {
   push(s: string): Piece[] {
     this.chunk = s;
     const n = s.length;
+    // Most of the text is inside strings. There, only a quote, a backslash or a line end matters, so
+    // the scanner jumps to the nearest one (positions found with the native indexOf and reused).
+    let nextBackslash = -1;
+    let nextNewline = -1;
     for (let i = 0; i < n && this.mode !== "stopped"; i++) {
+      if (this.inString && !this.escaped) {
+        if (nextBackslash < i) nextBackslash = indexOr(s, "\\", i, n);
+        if (nextNewline < i) nextNewline = indexOr(s, "\n", i, n);
+        const quote = indexOr(s, '"', i, n);
+        const next = Math.min(quote, nextBackslash, nextNewline);
+        if (next >= n) break;
+        i = next;
+      }
       const c = s.charCodeAt(i);
       if (this.mode === "skip-line") {
         if (c === NL) {
@@ -286,6 +309,10 @@ export class RecordSplitter {
     if (this.top === "object" && depth === 1) this.objectTopLevel(c);
 
     switch (c) {
+      case COLON:
+        if (this.element) this.element.colons++;
+        if (this.outer) this.outer.colons++;
+        return;
       case QUOTE:
         this.inString = true;
         this.inKey = this.top === "object" && depth === 1 && this.objState === "key";
@@ -389,7 +416,7 @@ export class RecordSplitter {
   // ---- captured text ------------------------------------------------------------------------
 
   private capture(i: number, index: number, opener: number): Capture {
-    return { parts: [], start: i, chars: 0, line: this.line, index, oversized: false, opener };
+    return { parts: [], start: i, chars: 0, line: this.line, index, oversized: false, opener, colons: 0 };
   }
 
   /** At the end of a chunk, keeps what a capture holds so far, or gives up on an oversized one. */
@@ -422,7 +449,7 @@ export class RecordSplitter {
     target.push(
       text === undefined
         ? { kind: "problem", line: cap.line, index: cap.index, reason: `the record is larger than the ${this.max}-byte limit` }
-        : { kind: "record", text, line: cap.line, index: cap.index },
+        : { kind: "record", text, line: cap.line, index: cap.index, colons: cap.colons, oneLine: cap.line === this.line },
     );
   }
 

@@ -22,7 +22,12 @@ export class NdjsonSink {
   ) {}
 
   add(row: unknown): void {
-    this.buffer.push(`${JSON.stringify(row)}\n`);
+    this.addLine(JSON.stringify(row));
+  }
+
+  /** Adds a row already serialized as one line of JSON. */
+  addLine(json: string): void {
+    this.buffer.push(`${json}\n`);
     this.rows++;
   }
 
@@ -56,10 +61,11 @@ export class NdjsonSink {
   }
 
   private start(): PassThrough {
-    const input = new PassThrough();
+    // Large buffers let the main thread keep parsing while zlib compresses on the thread pool.
+    const input = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
     let body: AsyncIterable<Uint8Array> = input;
     if (this.options.gzip) {
-      const gzip = createGzip({ level: 6 });
+      const gzip = createGzip({ level: 6, chunkSize: 256 * 1024 });
       input.on("error", (e) => gzip.destroy(e));
       input.pipe(gzip);
       body = gzip;

@@ -9,10 +9,22 @@ export interface FieldProblem {
 }
 
 export type Validation =
-  | { ok: true; facility: Facility; unknownFields: string[] }
-  | { ok: false; problems: FieldProblem[] };
+  /** `asWritten`: normalizing changed nothing and nothing was dropped, so the record's own text is its JSON. */
+  | { ok: true; facility: Facility; unknownFields: string[]; asWritten: boolean }
+  /** `duplicateKeys`: the text writes more keys than the parsed value has, so some key repeats. */
+  | { ok: false; problems: FieldProblem[]; duplicateKeys?: boolean };
 
-export type FacilityValidator = (value: unknown) => Validation;
+/**
+ * Validates one parsed record, normalizing it in place. `writtenKeys` is how many keys the record's
+ * text writes (colons outside strings, counted by the splitter): more than the parsed value holds
+ * means a repeated key, which `JSON.parse` would otherwise resolve silently.
+ */
+export type FacilityValidator = (value: unknown, writtenKeys?: number) => Validation;
+
+/** Keys a valid facility has when it holds nothing outside the schema. */
+function schemaKeyCount(f: Facility): number {
+  return 7 + 4 + 2 * f.labs.length + 3 * f.accreditations.length;
+}
 
 /** A real calendar date written YYYY-MM-DD (rejects 2026-02-30). */
 export function isCalendarDate(s: string): boolean {
@@ -28,48 +40,92 @@ export function isCalendarDate(s: string): boolean {
  * is what makes per-record validation fast.
  */
 export function createFacilityValidator(): FacilityValidator {
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: false });
+  // unicode: false measures string lengths in UTF-16 units, skipping a code-point count per string.
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: false, unicode: false });
   ajv.addFormat("date", { type: "string", validate: isCalendarDate });
   const check = ajv.compile(facilitySchema);
-  return (value) => {
-    const normalized = normalize(value);
-    if (!check(normalized)) return { ok: false, problems: describe(check.errors ?? []) };
+  return (value, writtenKeys) => {
+    const normalized = normalizeInPlace(value);
+    if (writtenKeys !== undefined && writtenKeys !== normalized.keys) return { ok: false, problems: [], duplicateKeys: true };
+    if (!check(value)) return { ok: false, problems: describe(check.errors ?? []) };
+    const f = value as Facility;
     const unknownFields: string[] = [];
-    const facility = project(normalized as Facility, unknownFields, value);
-    return { ok: true, facility, unknownFields };
+    if (normalized.keys + normalized.listsAdded !== schemaKeyCount(f)) {
+      noteUnknown(value, facilitySchema.properties, "", unknownFields);
+    }
+    // The common case, no unknown fields, keeps the parsed object as it is: no copy per record.
+    const facility = unknownFields.length === 0 ? f : project(f);
+    return { ok: true, facility, unknownFields, asWritten: unknownFields.length === 0 && !normalized.changed };
   };
 }
 
 /**
- * Forgiving clean-up before validation: trims strings, upper-cases the state code, and treats a
- * missing list as empty. Anything of the wrong type is left alone for the validator to report.
+ * Forgiving clean-up before validation, in place (the parsed record is ours): trims strings,
+ * upper-cases the state code, and treats a missing list as empty. Anything of the wrong type is left
+ * alone for the validator to report.
  */
-function normalize(value: unknown): unknown {
-  if (!isObject(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = trimDeep(v);
+function normalizeInPlace(value: unknown): { changed: boolean; listsAdded: number; keys: number } {
+  if (!isObject(value)) return { changed: false, listsAdded: 0, keys: 0 };
+  const walk = { changed: false, keys: 0 };
+  trimStrings(value, walk);
+  let changed = walk.changed;
+  let listsAdded = 0;
   for (const list of ["services", "labs", "accreditations"]) {
-    if (out[list] === undefined || out[list] === null) out[list] = [];
+    if (value[list] === undefined) listsAdded++;
+    if (value[list] === undefined || value[list] === null) {
+      value[list] = [];
+      changed = true;
+    }
   }
-  const location = out.location;
-  if (isObject(location) && typeof location.state === "string") location.state = location.state.toUpperCase();
-  return out;
+  const location = value.location;
+  if (isObject(location) && typeof location.state === "string") {
+    const upper = location.state.toUpperCase();
+    if (upper !== location.state) {
+      location.state = upper;
+      changed = true;
+    }
+  }
+  return { changed, listsAdded, keys: walk.keys };
 }
 
-function trimDeep(v: unknown): unknown {
-  if (typeof v === "string") return v.trim();
-  if (Array.isArray(v)) return v.map(trimDeep);
-  if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, trimDeep(x)]));
-  return v;
+/** Trims every string in place, noting whether any changed, and counts the keys of every object. */
+function trimStrings(v: Record<string, unknown> | unknown[], walk: { changed: boolean; keys: number }): void {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === "string") {
+        const t = x.trim();
+        if (t.length !== x.length) {
+          v[i] = t;
+          walk.changed = true;
+        }
+      } else if (typeof x === "object" && x !== null) {
+        trimStrings(x as Record<string, unknown>, walk);
+      }
+    }
+    return;
+  }
+  for (const k in v) {
+    walk.keys++;
+    const x = v[k];
+    if (typeof x === "string") {
+      const t = x.trim();
+      if (t.length !== x.length) {
+        v[k] = t;
+        walk.changed = true;
+      }
+    } else if (typeof x === "object" && x !== null) {
+      trimStrings(x as Record<string, unknown>, walk);
+    }
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Keeps only schema fields (unknown ones are listed, not fatal), in schema order. */
-function project(f: Facility, unknown: string[], original: unknown): Facility {
-  noteUnknown(original, facilitySchema.properties, "", unknown);
+/** Keeps only schema fields, in schema order. */
+function project(f: Facility): Facility {
   return {
     facility_id: f.facility_id,
     facility_name: f.facility_name,
@@ -155,13 +211,27 @@ function article(type: string): string {
   return `a ${type}`;
 }
 
-/** The curated row for a valid facility: the facility plus where it came from. */
-export function curatedRow(f: Facility, ingest: { sourceKey: string; sourceVersion: string; ingestTime: string; line: number }): CuratedRow {
-  return {
-    ...f,
-    ingest_source_key: ingest.sourceKey,
-    ingest_source_version: ingest.sourceVersion,
-    ingest_time: ingest.ingestTime,
-    ingest_line: ingest.line,
+export interface IngestFields {
+  sourceKey: string;
+  sourceVersion: string;
+  ingestTime: string;
+}
+
+/**
+ * Serializes curated rows: the facility plus where it came from (see `curatedRowSchema`). The part
+ * that is the same for every row of an upload is encoded once.
+ */
+/** `text`, when given, must be the record's own JSON on one line, as it validated. */
+export function curatedLineWriter(ingest: IngestFields): (f: Facility, line: number, text?: string) => string {
+  const suffix = `"ingest_source_key":${JSON.stringify(ingest.sourceKey)},"ingest_source_version":${JSON.stringify(ingest.sourceVersion)},"ingest_time":${JSON.stringify(ingest.ingestTime)},"ingest_line":`;
+  return (f, line, text) => {
+    // A one-line record that validated as written is reused as text: no re-serialization.
+    const json = text !== undefined ? text.slice(0, text.lastIndexOf("}")) : JSON.stringify(f).slice(0, -1);
+    return `${json},${suffix}${line}}`;
   };
+}
+
+/** The curated row as an object (for tests and tools; ingest writes `curatedLineWriter` output). */
+export function curatedRow(f: Facility, ingest: IngestFields & { line: number }): CuratedRow {
+  return JSON.parse(curatedLineWriter(ingest)(f, ingest.line)) as CuratedRow;
 }

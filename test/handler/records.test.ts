@@ -10,7 +10,7 @@ function split(text: string, size: number, opts: { lineDelimited?: boolean; max?
   return out;
 }
 
-const r = (text: string, line: number, index: number): Piece => ({ kind: "record", text, line, index });
+const r = (text: string, line: number, index: number, colons = 1): Piece => ({ kind: "record", text, line, index, colons, oneLine: true });
 
 function summary(pieces: Piece[]): string[] {
   return pieces.map((p) => (p.kind === "record" ? `R${p.line}:${p.index}:${p.text}` : p.kind === "problem" ? `P${p.line}:${p.index}` : `F${p.line}`));

@@ -1,0 +1,71 @@
+/**
+ * One measurement in a fresh process (so peak RSS is this work's alone):
+ *   ingest FILE  - the streaming ingest of FILE, outputs counted and discarded
+ *   gzip FILE    - the ceiling: gzip-compressing the same (uncompressed) bytes at the same level, alone
+ * Prints one JSON line: seconds, bytes read from the file, peak RSS in MB, curated bytes, records accepted.
+ */
+import { createReadStream } from "fs";
+import { pipeline } from "stream/promises";
+import { Writable } from "stream";
+import { createGzip } from "zlib";
+import { ingestObject } from "../handler/core/ingest";
+import { ListedObject, OutputStore } from "../handler/core/ports";
+import { createFacilityValidator } from "../handler/schema/validator";
+
+function countingStore(): OutputStore & { bytes: Map<string, number> } {
+  const bytes = new Map<string, number>();
+  return {
+    bytes,
+    async put(key, body) {
+      bytes.set(key, Buffer.byteLength(body));
+    },
+    async putStream(key, body) {
+      let n = 0;
+      for await (const c of body) n += (c as Uint8Array).length;
+      bytes.set(key, n);
+    },
+    async delete(key) {
+      bytes.delete(key);
+    },
+    async list(): Promise<ListedObject[]> {
+      return [];
+    },
+    async replaceIfNewer() {
+      return true;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const [mode, file] = process.argv.slice(2);
+  const gz = file.endsWith(".gz");
+  const started = process.hrtime.bigint();
+  let bytes = 0;
+  let curatedBytes = 0;
+  let accepted = 0;
+  if (mode === "gzip") {
+    const count = new Writable({ write: (_c, _e, cb) => cb() });
+    const source = createReadStream(file, { highWaterMark: 1 << 20 });
+    source.on("data", (c) => (bytes += (c as Buffer).length));
+    await pipeline(source, createGzip({ level: 6 }), count);
+  } else {
+    const store = countingStore();
+    // The ingest recognises gzip by its bytes, as in the Lambda.
+    const body = createReadStream(file, { highWaterMark: 1 << 20 });
+    const result = await ingestObject(
+      { key: gz ? "bench/upload.ndjson.gz" : "bench/upload.ndjson", version: "v1", lastModified: "2026-11-27T00:00:00.000Z", body },
+      { output: store, validate: createFacilityValidator(), maxRecordBytes: 1 << 20 },
+    );
+    bytes = result.bytesRead;
+    accepted = result.accepted;
+    curatedBytes = [...store.bytes].filter(([k]) => k.startsWith("curated/")).reduce((s, [, v]) => s + v, 0);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`${JSON.stringify({ seconds, bytes, peakRssMb, curatedBytes, accepted })}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
