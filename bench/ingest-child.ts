@@ -2,9 +2,10 @@
  * One measurement in a fresh process (so peak RSS is this work's alone):
  *   ingest FILE  - the streaming ingest of FILE, outputs counted and discarded
  *   gzip FILE    - the ceiling: gzip-compressing the same (uncompressed) bytes at the same level, alone
- * Prints one JSON line: seconds, bytes read from the file, peak RSS in MB, curated bytes, records accepted.
+ * Prints one JSON line: seconds, bytes read from the file, peak RSS in MB, RSS half-way through and at
+ * the end (memory that grows with the file shows as a difference), curated bytes, records accepted.
  */
-import { createReadStream } from "fs";
+import { createReadStream, statSync } from "fs";
 import { pipeline } from "stream/promises";
 import { Writable } from "stream";
 import { createGzip } from "zlib";
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   let bytes = 0;
   let curatedBytes = 0;
   let accepted = 0;
+  let rssHalfMb = 0;
+  const half = statSync(file).size / 2;
   if (mode === "gzip") {
     const count = new Writable({ write: (_c, _e, cb) => cb() });
     const source = createReadStream(file, { highWaterMark: 1 << 20 });
@@ -54,7 +57,14 @@ async function main(): Promise<void> {
     const body = createReadStream(file, { highWaterMark: 1 << 20 });
     const result = await ingestObject(
       { key: gz ? "bench/upload.ndjson.gz" : "bench/upload.ndjson", version: "v1", lastModified: "2026-11-27T00:00:00.000Z", body },
-      { output: store, validate: createFacilityValidator(), maxRecordBytes: 1 << 20 },
+      {
+        output: store,
+        validate: createFacilityValidator(),
+        maxRecordBytes: 1 << 20,
+        onProgress: (p) => {
+          if (rssHalfMb === 0 && p.bytesRead >= half) rssHalfMb = process.memoryUsage().rss / (1024 * 1024);
+        },
+      },
     );
     bytes = result.bytesRead;
     accepted = result.accepted;
@@ -62,7 +72,8 @@ async function main(): Promise<void> {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ seconds, bytes, peakRssMb, curatedBytes, accepted })}\n`);
+  const rssEndMb = process.memoryUsage().rss / (1024 * 1024);
+  process.stdout.write(`${JSON.stringify({ seconds, bytes, peakRssMb, rssHalfMb, rssEndMb, curatedBytes, accepted })}\n`);
 }
 
 main().catch((e) => {

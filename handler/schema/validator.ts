@@ -40,8 +40,7 @@ export function isCalendarDate(s: string): boolean {
  * is what makes per-record validation fast.
  */
 export function createFacilityValidator(): FacilityValidator {
-  // unicode: false measures string lengths in UTF-16 units, skipping a code-point count per string.
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: false, unicode: false });
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: false });
   ajv.addFormat("date", { type: "string", validate: isCalendarDate });
   const check = ajv.compile(facilitySchema);
   return (value, writtenKeys) => {

@@ -12,6 +12,7 @@ import * as path from "path";
 import { OUTPUT_LAYOUT } from "../../handler/core/layout";
 import { ParamValue } from "../../handler/core/ports";
 import { duckDbEngine } from "../../handler/local/duckdb-engine";
+import { REPORTS } from "../../handler/reports/registry";
 import { FakeS3 } from "./fake-s3";
 
 export type Outcome =
@@ -50,6 +51,8 @@ export class FakeAthena {
   statusCalls = 0;
   resultPages = 0;
   bytesPerQuery = 12 * 1024 * 1024;
+  /** False: succeed with no rows instead of running the SQL (for counting queries at scale). */
+  runQueries = true;
   outcomeFor: (sql: string, attempt: number) => Outcome = () => ({ state: "SUCCEEDED", polls: 1 });
   private startFaults: Array<() => Error> = [];
   private next = 0;
@@ -128,7 +131,11 @@ export class FakeAthena {
       };
     }
     if (o.state === "CANCELLED") return { ...base, Status: { State: "CANCELLED", StateChangeReason: o.reason } };
-    if (!e.rows) await this.execute(e);
+    if (!e.rows && this.runQueries) await this.execute(e);
+    if (!e.rows) {
+      e.columns = REPORTS.find((r) => r.sql === e.sql)?.columns.map((c) => c.name) ?? [];
+      e.rows = [];
+    }
     return {
       ...base,
       Status: { State: "SUCCEEDED" },

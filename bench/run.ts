@@ -1,0 +1,305 @@
+/**
+ * `npm run bench` (quick), `npm run bench -- --full` (adds 1 GB inputs), `--smoke` (tiny, seconds).
+ * Every figure is reported next to a baseline measured in the same run, as a ratio. Writes
+ * bench/results.json; BENCHMARKS.md explains the method.
+ */
+import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, StartQueryExecutionCommand } from "@aws-sdk/client-athena";
+import * as pulumi from "@pulumi/pulumi";
+import { mockClient } from "aws-sdk-client-mock";
+import { execFileSync } from "child_process";
+import { createReadStream, createWriteStream, promises as fsp, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "fs";
+import * as os from "os";
+import * as path from "path";
+import { pipeline } from "stream/promises";
+import { parseArgs } from "util";
+import { createGzip, deflateRawSync, gzipSync } from "zlib";
+import { athenaEngine } from "../handler/aws/athena-engine";
+import { processorFactory } from "../handler/aws/entry";
+import { SETTINGS_ENV } from "../handler/aws/settings";
+import { duckDbEngine } from "../handler/local/duckdb-engine";
+import { bindParameters, REPORTS } from "../handler/reports/registry";
+import { createFacilityValidator, curatedLineWriter } from "../handler/schema/validator";
+import type { Facility } from "../handler/schema/facility";
+import { ProcessorHarness, s3EventBody, sqsRecord } from "../test/support/processor-harness";
+import { facility, writeNdjson } from "./generate";
+
+const root = path.resolve(__dirname, "..");
+const DATA = path.join(root, "bench/data");
+
+interface Result {
+  group: string;
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  baselineLabel?: string;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}
+
+const results: Result[] = [];
+function record(r: Result): void {
+  results.push(r);
+  const ratio = r.ratio === undefined ? "" : `ratio ${r.ratio.toFixed(2)}`;
+  const base = r.baseline === undefined ? "" : `vs ${fmt(r.baseline)} ${r.baselineLabel ?? ""}`;
+  const target = r.target ? `[${r.target}: ${r.met ? "met" : "MISSED"}]` : "";
+  console.log(`  ${r.metric.padEnd(46)} ${`${fmt(r.value)} ${r.unit}`.padEnd(22)} ${base.padEnd(34)} ${ratio.padEnd(12)} ${target}`);
+}
+
+const fmt = (n: number) => (Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const MB = 1024 * 1024;
+
+function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
+  const loader = script.endsWith(".ts") ? ["-r", "ts-node/register/transpile-only"] : [];
+  return execFileSync(process.execPath, [...loader, script, ...args], { cwd: root, env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * MB });
+}
+
+async function ensureInput(bytes: number): Promise<{ plain: string; gz: string; plainBytes: number }> {
+  const plain = path.join(DATA, `facilities-${bytes}.ndjson`);
+  const gz = `${plain}.gz`;
+  if (!existsSync(plain)) await writeNdjson(plain, bytes);
+  if (!existsSync(gz)) await pipeline(createReadStream(plain), createGzip({ level: 6 }), createWriteStream(gz));
+  return { plain, gz, plainBytes: statSync(plain).size };
+}
+
+interface ChildMeasure { seconds: number; bytes: number; peakRssMb: number; rssHalfMb: number; rssEndMb: number; curatedBytes: number; accepted: number }
+
+/** Measurements run the compiled JavaScript, as Lambda does: no TypeScript compiler in the process. */
+const BUILD = path.join(DATA, "build");
+function compile(): void {
+  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(root, "tsconfig.json"), "--noEmit", "false", "--outDir", BUILD], { cwd: root, stdio: "inherit" });
+}
+const measure = (mode: string, file: string): ChildMeasure => JSON.parse(child(path.join(BUILD, "bench/ingest-child.js"), [mode, file]).trim().split("\n").pop()!) as ChildMeasure;
+
+async function benchIngest(sizes: number[]): Promise<void> {
+  console.log("\nIngest (streaming parse, validate, curate; outputs counted and discarded) vs gzip of the same bytes alone, level 6");
+  compile();
+  let bytesRatio: { curated: number; raw: number } | undefined;
+  for (const size of sizes) {
+    const input = await ensureInput(size);
+    const runs = size <= 10e6 ? 3 : 1;
+    const ceiling = median(Array.from({ length: runs }, () => measure("gzip", input.plain).seconds));
+    const ceilingMBs = input.plainBytes / MB / ceiling;
+    for (const [label, file] of [["plain", input.plain], ["gz", input.gz]] as const) {
+      const m = Array.from({ length: runs }, () => measure("ingest", file));
+      const seconds = median(m.map((x) => x.seconds));
+      const mbs = input.plainBytes / MB / seconds;
+      const peak = Math.max(...m.map((x) => x.peakRssMb));
+      const growth = Math.max(...m.map((x) => (x.rssHalfMb > 0 ? x.rssEndMb / x.rssHalfMb : 1)));
+      const largest = size === sizes[sizes.length - 1];
+      record({ group: "ingest", metric: `${label} ${(size / 1e6).toFixed(0)} MB: throughput`, value: mbs, unit: "MB/s", baseline: ceilingMBs, baselineLabel: "MB/s gzip", ratio: mbs / ceilingMBs, target: ">= 0.5x", met: mbs / ceilingMBs >= 0.5 });
+      record({ group: "ingest", metric: `${label} ${(size / 1e6).toFixed(0)} MB: peak RSS`, value: peak, unit: "MB", target: size >= 1e9 ? "<= 256 MB" : undefined, met: size >= 1e9 ? peak <= 256 : undefined });
+      // Memory that grew with the file would show as RSS rising between the middle and the end.
+      record({ group: "ingest", metric: `${label} ${(size / 1e6).toFixed(0)} MB: RSS at end / half-way`, value: growth, unit: "x", target: largest ? "flat (<= 1.1x)" : undefined, met: largest ? growth <= 1.1 : undefined });
+      if (label === "plain") bytesRatio = { curated: m[0].curatedBytes, raw: input.plainBytes };
+    }
+  }
+  if (bytesRatio) {
+    const ratio = bytesRatio.curated / bytesRatio.raw;
+    record({ group: "athena-bytes", metric: "curated bytes Athena scans / raw upload bytes", value: bytesRatio.curated / MB, unit: "MB", baseline: bytesRatio.raw / MB, baselineLabel: "MB raw", ratio, target: "<= 0.3", met: ratio <= 0.3 });
+  }
+}
+
+async function benchValidator(records: number): Promise<void> {
+  console.log("\nValidator vs JSON.parse alone, same lines");
+  const lines = Array.from({ length: records }, (_, i) => JSON.stringify(facility(i)));
+  const validate = createFacilityValidator();
+  const time = (f: () => void) => {
+    const s = process.hrtime.bigint();
+    f();
+    return Number(process.hrtime.bigint() - s) / 1e9;
+  };
+  for (let w = 0; w < 2; w++) lines.slice(0, 2000).forEach((l) => validate(JSON.parse(l)));
+  const parseOnly = median([0, 1, 2].map(() => time(() => lines.forEach((l) => JSON.parse(l)))));
+  const both = median([0, 1, 2].map(() => time(() => lines.forEach((l) => validate(JSON.parse(l))))));
+  const rate = records / both;
+  const base = records / parseOnly;
+  record({ group: "validator", metric: `parse + validate, ${records} records`, value: rate, unit: "records/s", baseline: base, baselineLabel: "records/s parse", ratio: rate / base });
+}
+
+/** Size of a zip of these files with per-file deflate, as the Lambda code archive would be. */
+function zipSize(files: Array<{ name: string; body: Buffer }>): number {
+  // Local header (30) + central directory entry (46) + the name twice, per file, plus the end record.
+  return files.reduce((sum, f) => sum + deflateRawSync(f.body).length + 76 + 2 * Buffer.byteLength(f.name), 22);
+}
+
+function filesUnder(dir: string, base = dir): Array<{ name: string; body: Buffer }> {
+  const out: Array<{ name: string; body: Buffer }> = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p, base));
+    else if (e.isFile()) out.push({ name: path.relative(base, p), body: readFileSync(p) });
+  }
+  return out;
+}
+
+async function benchColdStart(runs: number): Promise<void> {
+  console.log("\nCold start in a fresh Node process (module load + factory) vs a module that only constructs the same SDK clients");
+  const serialized = await pulumi.runtime.serializeFunction(processorFactory, { isFactoryFunction: true });
+  const processor = path.join(DATA, "processor.js");
+  writeFileSync(processor, serialized.text);
+  const bare = path.join(DATA, "bare-clients.js");
+  writeFileSync(bare, [
+    'const { S3Client } = require("@aws-sdk/client-s3");',
+    'const { AthenaClient } = require("@aws-sdk/client-athena");',
+    'const { SQSClient } = require("@aws-sdk/client-sqs");',
+    'new S3Client({}); new AthenaClient({}); new SQSClient({});',
+  ].join("\n"));
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y" };
+  const values: Record<string, string> = { rawBucket: "r", outputBucket: "o", workgroup: "w", database: "d", table: "t", deadLetterQueueUrl: "https://q", maxReceiveCount: "3", expiringWithinMonths: "6", maxRecordBytes: "1048576" };
+  for (const [field, variable] of Object.entries(SETTINGS_ENV)) env[variable] = values[field];
+  const script = path.join(root, "bench/coldstart-child.js");
+  const timesOf = (module: string) => Array.from({ length: runs }, () => Number(child(script, [module], env).trim()));
+  timesOf(bare); // warm the file cache
+  const p = median(timesOf(processor));
+  const b = median(timesOf(bare));
+  record({ group: "cold-start", metric: "load + factory, median", value: p, unit: "ms", baseline: b, baselineLabel: "ms bare clients", ratio: p / b, target: "<= 1.5x", met: p / b <= 1.5 });
+
+  const codePaths = await pulumi.runtime.computeCodePaths();
+  const files: Array<{ name: string; body: Buffer }> = [{ name: "__index.js", body: Buffer.from(serialized.text) }];
+  for (const dir of codePaths.keys()) files.push(...filesUnder(path.join(root, dir), root));
+  const zipped = zipSize(files) / MB;
+  record({ group: "cold-start", metric: `Lambda code archive (${files.length} files, zip estimate)`, value: zipped, unit: "MB", target: "<= 10 MB", met: zipped <= 10 });
+}
+
+async function benchLatency(samples: number): Promise<void> {
+  console.log("\nResult latency: mocked Athena finishing after 0.5, 3 and 20 s (simulated clock) vs fixed 2-second polling");
+  const mock = mockClient(AthenaClient);
+  let clock = 0;
+  let doneAt = 0;
+  let calls = 0;
+  mock.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: "q" });
+  mock.on(GetQueryExecutionCommand).callsFake(async () => {
+    calls++;
+    return { QueryExecution: { Status: { State: clock >= doneAt ? "SUCCEEDED" : "RUNNING" }, Statistics: {} } };
+  });
+  mock.on(GetQueryResultsCommand).resolves({ ResultSet: { ResultSetMetadata: { ColumnInfo: [] }, Rows: [{ Data: [] }] } });
+  const engine = athenaEngine(new AthenaClient({ region: "us-east-1", credentials: { accessKeyId: "x", secretAccessKey: "y" } }), {
+    workgroup: "w",
+    database: "d",
+    sleep: async (ms) => {
+      clock += ms;
+    },
+  });
+  const oursMedians: number[] = [];
+  const baseMedians: number[] = [];
+  for (const seconds of [0.5, 3, 20]) {
+    const ours: number[] = [];
+    const base: number[] = [];
+    let maxCallsPerSecond = 0;
+    for (let k = 0; k < samples; k++) {
+      // Spread completion times across a second, so neither schedule gains from a lucky alignment.
+      const d = (seconds + k / samples) * 1000;
+      clock = 0;
+      calls = 0;
+      doneAt = d;
+      await engine.run({ name: "r", sql: "SELECT 1", params: [], token: "t".repeat(64), deadline: { remainingMs: () => 900_000 - clock } });
+      ours.push(clock - d);
+      maxCallsPerSecond = Math.max(maxCallsPerSecond, calls / (d / 1000));
+      base.push(Math.ceil(d / 2000) * 2000 - d);
+    }
+    const o = median(ours) / 1000;
+    const b = median(base) / 1000;
+    oursMedians.push(o);
+    baseMedians.push(b);
+    record({ group: "latency", metric: `${seconds} s query: median delay to results`, value: o, unit: "s", baseline: b, baselineLabel: "s fixed 2 s", ratio: o / b });
+    record({ group: "latency", metric: `${seconds} s query: status calls per second (max)`, value: maxCallsPerSecond, unit: "calls/s", baseline: 0.5, baselineLabel: "calls/s fixed 2 s", target: seconds >= 20 ? "<= 1" : undefined, met: seconds >= 20 ? maxCallsPerSecond <= 1 : undefined });
+  }
+  const ratio = median(oursMedians) / median(baseMedians);
+  record({ group: "latency", metric: "median delay over the three durations", value: median(oursMedians), unit: "s", baseline: median(baseMedians), baselineLabel: "s fixed 2 s", ratio, target: "<= 0.25x", met: ratio <= 0.25 });
+  mock.restore();
+}
+
+async function benchLocalEngine(count: number): Promise<void> {
+  console.log(`\nLocal engine: all reports over ${count.toLocaleString("en-US")} facilities on DuckDB vs a full scan of the same table`);
+  const dir = path.join(DATA, `curated-${count}`);
+  if (!existsSync(dir)) {
+    await fsp.mkdir(dir, { recursive: true });
+    const files = 8;
+    const line = curatedLineWriter({ sourceKey: "bench/facilities.ndjson", sourceVersion: "v1", ingestTime: "2026-11-27T00:00:00.000Z" });
+    for (let f = 0; f < files; f++) {
+      const rows: string[] = [];
+      for (let i = f; i < count; i += files) rows.push(line(facility(i) as unknown as Facility, i + 1));
+      writeFileSync(path.join(dir, `part-${f}.ndjson.gz`), gzipSync(`${rows.join("\n")}\n`, { level: 1 }));
+    }
+  }
+  const engine = await duckDbEngine(dir);
+  const deadline = { remainingMs: () => Infinity };
+  const context = { asOf: "2026-11-27", monthsAhead: 6 };
+  const time = async (f: () => Promise<unknown>) => {
+    const s = process.hrtime.bigint();
+    await f();
+    return Number(process.hrtime.bigint() - s) / 1e9;
+  };
+  const scan = await time(() => engine.run({ name: "scan", sql: "SELECT count(*), sum(employee_count) FROM facilities", params: [], token: "scan", deadline }));
+  const all = await time(async () => {
+    for (const r of REPORTS) await engine.run({ name: r.name, sql: r.sql, params: bindParameters(r, context), token: r.name, deadline });
+  });
+  engine.close();
+  record({ group: "local-engine", metric: `three reports, ${count.toLocaleString("en-US")} facilities`, value: all, unit: "s", baseline: scan, baselineLabel: "s one scan", ratio: all / scan });
+  record({ group: "local-engine", metric: "facilities per second (three reports)", value: count / all, unit: "facilities/s" });
+}
+
+async function benchBurst(uploads: number, batchSize: number): Promise<void> {
+  console.log(`\nBurst: ${uploads} upload events delivered in batches of ${batchSize} vs the original three queries per upload`);
+  const h = new ProcessorHarness();
+  h.athena.runQueries = false;
+  const body = readFileSync(path.join(root, "sample-data/facilities.ndjson"));
+  let runs = 0;
+  try {
+    for (let start = 0; start < uploads; start += batchSize) {
+      const records = [];
+      for (let i = start; i < Math.min(uploads, start + batchSize); i++) {
+        const key = `burst/upload-${i}.ndjson`;
+        h.s3.store("raw-uploads", key, body);
+        records.push(sqsRecord(s3EventBody([{ key }])));
+      }
+      const before = h.athena.started.length;
+      const res = await h.invoke(records);
+      if (res.batchItemFailures.length > 0) throw new Error("a burst batch failed");
+      if (h.athena.started.length > before) runs++;
+    }
+  } finally {
+    h.restore();
+  }
+  const queries = h.athena.started.length;
+  const baseline = 3 * uploads;
+  const allowed = Math.ceil(uploads / batchSize);
+  record({ group: "burst", metric: "report runs (one per batch)", value: runs, unit: "runs", baseline: uploads, baselineLabel: "runs, one per upload", ratio: runs / uploads, target: `<= ${allowed}`, met: runs <= allowed });
+  record({ group: "burst", metric: "Athena queries started (3 reports per run)", value: queries, unit: "queries", baseline, baselineLabel: "queries (2 DDL + 1 per upload)", ratio: queries / baseline });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    console.log("Usage: npm run bench [-- --full | --smoke] [--out FILE]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs");
+    return;
+  }
+  const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
+  await fsp.mkdir(DATA, { recursive: true });
+  const started = Date.now();
+  console.log(`Benchmarks (${mode}) on ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`);
+  await benchIngest(mode === "smoke" ? [1e6] : mode === "full" ? [10e6, 100e6, 1000e6] : [10e6, 100e6]);
+  await benchValidator(mode === "smoke" ? 5_000 : 100_000);
+  await benchColdStart(mode === "smoke" ? 2 : 7);
+  await benchLatency(mode === "smoke" ? 4 : 20);
+  await benchLocalEngine(mode === "smoke" ? 10_000 : 1_000_000);
+  await benchBurst(mode === "smoke" ? 30 : 1_000, 10);
+  const out = values.out ?? path.join(root, "bench/results.json");
+  writeFileSync(out, `${JSON.stringify({
+    mode,
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 1024 ** 3), node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    seconds: Math.round((Date.now() - started) / 1000),
+    results,
+  }, null, 2)}\n`);
+  const missed = results.filter((r) => r.met === false);
+  console.log(`\n${results.length} figures in ${Math.round((Date.now() - started) / 1000)} s, written to ${path.relative(process.cwd(), out)}; targets missed: ${missed.length ? missed.map((r) => `${r.group}: ${r.metric}`).join("; ") : "none"}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
