@@ -34,6 +34,7 @@ describe("the processor as CallbackFunction packages it", () => {
       expect(r, r).to.not.match(/^@pulumi\//);
     }
     expect(text).to.include("accreditation-by-state");
+    expect(requires.filter((r) => /duckdb|mocha|chai|aws-sdk-client-mock/.test(r))).to.deep.equal([]);
   });
 
   it("runs one batch in a fresh Node process against the faked AWS SDK", async () => {
