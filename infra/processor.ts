@@ -154,7 +154,6 @@ export class Processor extends pulumi.ComponentResource {
     const variables: Record<string, pulumi.Input<string>> = {
       POWERTOOLS_SERVICE_NAME: "facility-pipeline",
       POWERTOOLS_METRICS_NAMESPACE: "FacilityPipeline",
-      NODE_OPTIONS: "--enable-source-maps",
     };
     for (const [field, value] of Object.entries(settings)) {
       variables[SETTINGS_ENV[field as keyof ProcessorSettings]] = value;
