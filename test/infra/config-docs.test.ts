@@ -34,6 +34,17 @@ describe("config schema, stack files and README agree", () => {
   });
 
   for (const stack of ["dev", "prod"]) {
+    it(`Pulumi.${stack}.yaml writes each value in the type Pulumi.yaml declares (the CLI type-checks stack config)`, () => {
+      const doc = parse(fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+      const yamlType = { string: "string", integer: "number", boolean: "boolean" } as const;
+      for (const [key, value] of Object.entries(doc.config)) {
+        if (!key.startsWith(`${project.name}:`)) continue;
+        const declared = project.config[key.slice(project.name.length + 1)].type as keyof typeof yamlType;
+        expect(typeof value, key).to.equal(yamlType[declared]);
+        if (declared === "integer") expect(Number.isInteger(value), key).to.equal(true);
+      }
+    });
+
     it(`Pulumi.${stack}.yaml sets only known keys, with valid values`, () => {
       const config = stackFileConfig(stack);
       for (const key of Object.keys(config).filter((k) => !k.startsWith("aws:"))) {
