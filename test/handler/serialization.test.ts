@@ -35,6 +35,8 @@ describe("the processor as CallbackFunction packages it", () => {
     }
     expect(text).to.include("accreditation-by-state");
     expect(requires.filter((r) => /duckdb|mocha|chai|aws-sdk-client-mock/.test(r))).to.deep.equal([]);
+    // The validator arrives as generated code: the Lambda never loads Ajv's compiler.
+    expect(requires).to.not.include("ajv");
   });
 
   it("runs one batch in a fresh Node process against the faked AWS SDK", async () => {
