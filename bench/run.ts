@@ -15,12 +15,11 @@ import { parseArgs } from "util";
 import { createGzip, deflateRawSync, gzipSync } from "zlib";
 import { athenaEngine } from "../handler/aws/athena-engine";
 import { processorFactory } from "../handler/aws/entry";
-import { SETTINGS_ENV } from "../handler/aws/settings";
 import { duckDbEngine } from "../handler/local/duckdb-engine";
 import { bindParameters, REPORTS } from "../handler/reports/registry";
 import { createFacilityValidator, curatedLineWriter } from "../handler/schema/validator";
 import type { Facility } from "../handler/schema/facility";
-import { ProcessorHarness, s3EventBody, sqsRecord } from "../test/support/processor-harness";
+import { processorEnv, ProcessorHarness, s3EventBody, sqsRecord } from "../test/support/processor-harness";
 import { facility, writeNdjson } from "./generate";
 
 const root = path.resolve(__dirname, "..");
@@ -147,9 +146,7 @@ async function benchColdStart(runs: number): Promise<void> {
     'const { SQSClient } = require("@aws-sdk/client-sqs");',
     'new S3Client({}); new AthenaClient({}); new SQSClient({});',
   ].join("\n"));
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y" };
-  const values: Record<string, string> = { rawBucket: "r", outputBucket: "o", workgroup: "w", database: "d", table: "t", deadLetterQueueUrl: "https://q", maxReceiveCount: "3", expiringWithinMonths: "6", maxRecordBytes: "1048576" };
-  for (const [field, variable] of Object.entries(SETTINGS_ENV)) env[variable] = values[field];
+  const env: NodeJS.ProcessEnv = { ...process.env, ...processorEnv(), AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y" };
   const script = path.join(root, "bench/coldstart-child.js");
   const timesOf = (module: string) => Array.from({ length: runs }, () => Number(child(script, [module], env).trim()));
   timesOf(bare); // warm the file cache

@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import * as pulumi from "@pulumi/pulumi";
 import { processorFactory } from "../handler/aws/entry";
-import { ProcessorSettings, SETTINGS_ENV } from "../handler/aws/settings";
+import { ProcessorSettings, settingsEnv } from "../handler/aws/settings";
 import { ACCEPTED_SUFFIXES, OUTPUT_LAYOUT } from "../handler/core/layout";
 import { LambdaRuntime } from "./config";
 import { denyInsecureTransport, policyDocument, Statement } from "./policy-document";
@@ -154,10 +154,8 @@ export class Processor extends pulumi.ComponentResource {
     const variables: Record<string, pulumi.Input<string>> = {
       POWERTOOLS_SERVICE_NAME: "facility-pipeline",
       POWERTOOLS_METRICS_NAMESPACE: "FacilityPipeline",
+      ...settingsEnv(settings),
     };
-    for (const [field, value] of Object.entries(settings)) {
-      variables[SETTINGS_ENV[field as keyof ProcessorSettings]] = value;
-    }
 
     this.function = new aws.lambda.CallbackFunction(`${name}-fn`, {
       description: "Validates facility uploads, curates them and runs the Athena reports",

@@ -32,15 +32,6 @@ export function s3SourceStore(client: S3Client, bucket: string): SourceStore {
         throw classify(e, `reading s3://${bucket}/${key}`);
       }
     },
-    async exists(key) {
-      try {
-        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return true;
-      } catch (e) {
-        if (isNotFound(e)) return false;
-        throw classify(e, `checking s3://${bucket}/${key}`);
-      }
-    },
   };
 }
 

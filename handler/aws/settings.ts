@@ -27,6 +27,13 @@ export const SETTINGS_ENV: { readonly [K in keyof ProcessorSettings]: string } =
   maxRecordBytes: "MAX_RECORD_BYTES",
 };
 
+/** The environment variables that carry these settings: what `readSettings` reads back. */
+export function settingsEnv<T>(values: { readonly [K in keyof ProcessorSettings]: T }): Record<string, T> {
+  const env: Record<string, T> = {};
+  for (const field of Object.keys(SETTINGS_ENV) as (keyof ProcessorSettings)[]) env[SETTINGS_ENV[field]] = values[field];
+  return env;
+}
+
 // Arrays, not Sets: Pulumi's closure serializer copies module-level values, and a Set does not survive it.
 const NUMERIC: readonly (keyof ProcessorSettings)[] = ["maxReceiveCount", "expiringWithinMonths", "maxRecordBytes"];
 

@@ -67,7 +67,6 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
   const curatedLine = curatedLineWriter({ sourceKey: source.key, sourceVersion: source.version, ingestTime: source.lastModified });
   const fileProblems: string[] = [];
   const unknownFields: Record<string, number> = {};
-  let lastLine = 1;
 
   const reject = (line: number, index: number | null, errors: FieldProblem[], raw?: string) => {
     const entry: QuarantineEntry = { source_key: source.key, source_version: source.version, line, index, errors };
@@ -76,7 +75,6 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
   };
 
   const handle = (piece: Piece) => {
-    lastLine = piece.line;
     if (piece.kind === "file-problem") {
       fileProblems.push(piece.reason);
       reject(piece.line, null, [{ field: "", reason: piece.reason }]);
@@ -103,7 +101,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       if (!isContentError(e)) throw e;
       // Records before the damage were already handled and are kept.
       for (const piece of splitter.end().filter((p) => p.kind !== "file-problem")) handle(piece);
-      handle({ kind: "file-problem", line: Math.max(lastLine, splitter.currentLine), reason: e.message });
+      handle({ kind: "file-problem", line: splitter.currentLine, reason: e.message });
     }
     const hasCurated = await curated.close();
     const hasQuarantine = await quarantine.close();

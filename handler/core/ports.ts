@@ -16,7 +16,6 @@ export interface SourceObject {
 export interface SourceStore {
   /** Opens the current version of an object; undefined when it no longer exists. */
   open(key: string): Promise<SourceObject | undefined>;
-  exists(key: string): Promise<boolean>;
 }
 
 export interface ListedObject {

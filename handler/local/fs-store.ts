@@ -30,9 +30,6 @@ export function fsSourceStore(cwd = process.cwd()): SourceStore {
         body: createReadStream(resolve(key), { highWaterMark: 1024 * 1024 }),
       };
     },
-    async exists(key) {
-      return fsp.access(resolve(key)).then(() => true, () => false);
-    },
   };
 }
 

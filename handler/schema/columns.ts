@@ -53,8 +53,6 @@ function columnType(node: SchemaNode, d: TypeDialect): string {
   }
 }
 
-export const hiveType = (node: SchemaNode) => columnType(node, HIVE);
-export const duckDbType = (node: SchemaNode) => columnType(node, DUCKDB);
 
 function entries(node: SchemaNode): [string, SchemaNode][] {
   return Object.entries(required(node.properties, "properties"));
@@ -68,7 +66,7 @@ function required<T>(value: T | undefined, what: string): T {
 const curated: SchemaNode = curatedRowSchema;
 
 /** Curated table columns with Hive types, in schema order (the Glue table's column list). */
-export const glueColumns: readonly Column[] = entries(curated).map(([name, node]) => ({ name, type: hiveType(node) }));
+export const glueColumns: readonly Column[] = entries(curated).map(([name, node]) => ({ name, type: columnType(node, HIVE) }));
 
 /** Curated table columns with DuckDB types, in schema order. */
-export const duckDbColumns: readonly Column[] = entries(curated).map(([name, node]) => ({ name, type: duckDbType(node) }));
+export const duckDbColumns: readonly Column[] = entries(curated).map(([name, node]) => ({ name, type: columnType(node, DUCKDB) }));

@@ -2,7 +2,7 @@ import Ajv, { ErrorObject, ValidateFunction } from "ajv";
 import * as ucs2length from "ajv/dist/runtime/ucs2length";
 import standaloneCode from "ajv/dist/standalone";
 import type { SchemaNode } from "./columns";
-import { CuratedRow, Facility, facilitySchema } from "./facility";
+import { Facility, facilitySchema } from "./facility";
 
 export interface FieldProblem {
   /** Dotted path of the field, e.g. `location.state` or `accreditations[1].valid_until`; "" for the record itself. */
@@ -151,32 +151,25 @@ function normalizeInPlace(value: unknown): { changed: boolean; listsAdded: numbe
 /** Trims every string in place, noting whether any changed, and counts the keys of every object. */
 function trimStrings(v: Record<string, unknown> | unknown[], walk: { changed: boolean; keys: number }): void {
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (typeof x === "string") {
-        const t = x.trim();
-        if (t.length !== x.length) {
-          v[i] = t;
-          walk.changed = true;
-        }
-      } else if (typeof x === "object" && x !== null) {
-        trimStrings(x as Record<string, unknown>, walk);
-      }
-    }
+    for (let i = 0; i < v.length; i++) trimAt(v as unknown as Record<number, unknown>, i, walk);
     return;
   }
   for (const k in v) {
     walk.keys++;
-    const x = v[k];
-    if (typeof x === "string") {
-      const t = x.trim();
-      if (t.length !== x.length) {
-        v[k] = t;
-        walk.changed = true;
-      }
-    } else if (typeof x === "object" && x !== null) {
-      trimStrings(x as Record<string, unknown>, walk);
+    trimAt(v, k, walk);
+  }
+}
+
+function trimAt<K extends string | number>(container: Record<K, unknown>, key: K, walk: { changed: boolean; keys: number }): void {
+  const x = container[key];
+  if (typeof x === "string") {
+    const t = x.trim();
+    if (t.length !== x.length) {
+      container[key] = t;
+      walk.changed = true;
     }
+  } else if (typeof x === "object" && x !== null) {
+    trimStrings(x as Record<string, unknown>, walk);
   }
 }
 
@@ -289,9 +282,4 @@ export function curatedLineWriter(ingest: IngestFields): (f: Facility, line: num
     const json = text !== undefined ? text.slice(0, text.lastIndexOf("}")) : JSON.stringify(f).slice(0, -1);
     return `${json},${suffix}${line}}`;
   };
-}
-
-/** The curated row as an object (for tests and tools; ingest writes `curatedLineWriter` output). */
-export function curatedRow(f: Facility, ingest: IngestFields & { line: number }): CuratedRow {
-  return JSON.parse(curatedLineWriter(ingest)(f, ingest.line)) as CuratedRow;
 }

@@ -3,6 +3,7 @@ import { gzipSync, gunzipSync } from "zlib";
 import { isSourceReadError } from "../../handler/core/errors";
 import { ingestObject, IngestResult, QuarantineEntry } from "../../handler/core/ingest";
 import { curatedKey, quarantineKey } from "../../handler/core/keys";
+import type { CuratedRow } from "../../handler/schema/facility";
 import { createFacilityValidator } from "../../handler/schema/validator";
 import { MemoryStore, sourceOf } from "../support/memory-store";
 
@@ -93,11 +94,13 @@ describe("ingest of one upload", () => {
   it("normalizes (trims, upper-cases the state, fills missing lists) and keeps unknown fields out of the row, counted", async () => {
     const raw = { facility_id: " F9 ", facility_name: "Nine", location: { address: "a", city: "b", state: "tx", zip: "75001", county: "Dallas" }, employee_count: 3, notes: "x" };
     const { result, curated } = await ingest("batch/a.ndjson", line(raw));
-    expect(curated[0]).to.deep.equal({
+    // Typed as the schema's curated row, so this expectation cannot drift from the table's columns.
+    const expected: CuratedRow = {
       facility_id: "F9", facility_name: "Nine", location: { address: "a", city: "b", state: "TX", zip: "75001" }, employee_count: 3,
       services: [], labs: [], accreditations: [],
       ingest_source_key: "batch/a.ndjson", ingest_source_version: "v1", ingest_time: "2026-11-27T08:00:00.000Z", ingest_line: 1,
-    });
+    };
+    expect(curated[0]).to.deep.equal(expected);
     expect(result.unknownFields).to.deep.equal({ "location.county": 1, notes: 1 });
   });
 

@@ -5,8 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { processorFactory } from "../../handler/aws/entry";
-import { SETTINGS_ENV } from "../../handler/aws/settings";
-import { OUTPUT, RAW } from "../support/processor-harness";
+import { processorEnv } from "../support/processor-harness";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -40,13 +39,14 @@ describe("the processor as CallbackFunction packages it", () => {
   });
 
   it("runs one batch in a fresh Node process against the faked AWS SDK", async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", POWERTOOLS_METRICS_DISABLED: "true" };
-    const values: Record<string, string> = {
-      rawBucket: RAW, outputBucket: OUTPUT, workgroup: "wg", database: "db", table: "facilities",
-      deadLetterQueueUrl: "https://sqs.us-east-1.amazonaws.com/123456789012/dlq", maxReceiveCount: "3",
-      expiringWithinMonths: "6", maxRecordBytes: "1048576",
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...processorEnv(),
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      POWERTOOLS_METRICS_DISABLED: "true",
     };
-    for (const [field, variable] of Object.entries(SETTINGS_ENV)) env[variable] = values[field];
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ["-r", "ts-node/register/transpile-only", path.join(root, "test/support/run-serialized.ts"), modulePath, exportName],

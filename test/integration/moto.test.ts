@@ -7,8 +7,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { processorFactory } from "../../handler/aws/entry";
-import { SETTINGS_ENV } from "../../handler/aws/settings";
-import { sqsRecord } from "../support/processor-harness";
+import { processorEnv, sqsRecord } from "../support/processor-harness";
 
 const root = path.resolve(__dirname, "../..");
 const RAW = "it-raw-uploads";
@@ -79,12 +78,8 @@ describe("integration: the serialized processor against S3 and SQS served by mot
       AWS_ACCESS_KEY_ID: "test",
       AWS_SECRET_ACCESS_KEY: "test",
       POWERTOOLS_METRICS_DISABLED: "true",
+      ...processorEnv({ rawBucket: RAW, outputBucket: OUTPUT, deadLetterQueueUrl: dlqUrl }),
     };
-    const values: Record<string, string> = {
-      rawBucket: RAW, outputBucket: OUTPUT, workgroup: "wg", database: "db", table: "facilities",
-      deadLetterQueueUrl: dlqUrl, maxReceiveCount: "3", expiringWithinMonths: "6", maxRecordBytes: "1048576",
-    };
-    for (const [field, variable] of Object.entries(SETTINGS_ENV)) env[variable] = values[field];
     const stdout = await new Promise<string>((resolve, reject) => {
       const child = execFile(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "test/integration/run-against-moto.ts"), modulePath, exportName],
         { cwd: root, env, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));

@@ -3,7 +3,6 @@
  * SQS served by moto_server (AWS_ENDPOINT_URL) and only Athena faked. Reads the SQS event to process
  * from stdin; prints `RESULT <json>`.
  */
-import { AthenaClient } from "@aws-sdk/client-athena";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import * as path from "path";
 import { FakeAthena } from "../support/fake-athena";
@@ -19,7 +18,6 @@ async function main(): Promise<void> {
       return { name: o.Key!.slice("curated/".length), body: Buffer.from(await got.Body!.transformToByteArray()) };
     }));
   });
-  void AthenaClient;
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const event = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;

@@ -59,8 +59,5 @@ export function memorySource(files: Record<string, Buffer>): SourceStore {
       const b = files[key];
       return b ? sourceOf(key, b) : undefined;
     },
-    async exists(key) {
-      return key in files;
-    },
   };
 }

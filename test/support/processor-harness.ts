@@ -4,7 +4,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import * as fs from "fs";
 import * as path from "path";
 import { handleUploadBatch } from "../../handler/aws/entry";
-import { ProcessorSettings } from "../../handler/aws/settings";
+import { ProcessorSettings, settingsEnv } from "../../handler/aws/settings";
 import { LambdaTelemetry } from "../../handler/aws/telemetry";
 import { createFacilityValidator } from "../../handler/schema/validator";
 import { FakeAthena } from "./fake-athena";
@@ -26,6 +26,17 @@ export const SETTINGS: ProcessorSettings = {
   expiringWithinMonths: 6,
   maxRecordBytes: 1024 * 1024,
 };
+
+/** Environment variables for a processor process, from SETTINGS with any overrides. */
+export function processorEnv(overrides: Partial<ProcessorSettings> = {}): Record<string, string> {
+  const s = { ...SETTINGS, ...overrides };
+  return settingsEnv<string>({
+    ...s,
+    maxReceiveCount: String(s.maxReceiveCount),
+    expiringWithinMonths: String(s.expiringWithinMonths),
+    maxRecordBytes: String(s.maxRecordBytes),
+  });
+}
 
 export interface RecordedTelemetry extends LambdaTelemetry {
   logs: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
