@@ -3,9 +3,10 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import * as pulumi from "@pulumi/pulumi";
 import { processorFactory } from "../handler/aws/entry";
 import { ProcessorSettings, settingsEnv } from "../handler/aws/settings";
-import { ACCEPTED_SUFFIXES, OUTPUT_LAYOUT } from "../handler/core/layout";
+import { ACCEPTED_SUFFIXES } from "../handler/core/layout";
 import { LambdaRuntime } from "./config";
-import { denyInsecureTransport, policyDocument, Statement } from "./policy-document";
+import { denyInsecureTransport, policyDocument } from "./policy-document";
+import { processorPolicy } from "./processor-policy";
 
 export interface ProcessorArgs {
   rawBucket: { name: pulumi.Output<string>; arn: pulumi.Output<string> };
@@ -29,19 +30,6 @@ export interface ProcessorArgs {
   maxRecordBytes: number;
   network?: { subnetIds: pulumi.Input<string[]>; securityGroupIds: pulumi.Input<string>[] };
 }
-
-/**
- * Lambda actions that only accept `Resource: "*"` (AWS offers no resource-level permission for them).
- * They are granted only when the function runs in a VPC. Listed in the README too.
- */
-export const UNSCOPED_ACTIONS = [
-  "ec2:CreateNetworkInterface",
-  "ec2:DescribeNetworkInterfaces",
-  "ec2:DescribeSubnets",
-  "ec2:DeleteNetworkInterface",
-  "ec2:AssignPrivateIpAddresses",
-  "ec2:UnassignPrivateIpAddresses",
-] as const;
 
 /**
  * Upload events flow S3 -> queue -> processor. The queue buffers bursts (one report run per batch
@@ -128,16 +116,20 @@ export class Processor extends pulumi.ComponentResource {
 
     this.rolePolicy = new aws.iam.RolePolicy(`${name}-permissions`, {
       role: this.role.id,
-      policy: policyDocument(processorStatements({
-        ...args,
+      policy: pulumi.output({
+        rawBucketArn: args.rawBucket.arn,
+        outputBucketArn: args.outputBucket.arn,
+        workgroupArn: args.workgroup.arn,
+        kmsKeyArn: args.kmsKeyArn,
         queueArn: this.queue.arn,
         deadLetterQueueArn: this.deadLetterQueue.arn,
         logGroupArn: this.logGroup.arn,
         region: aws.getRegionOutput({}, child).region,
         accountId: identity.accountId,
         partition: aws.getPartitionOutput({}, child).partition,
-        inVpc: args.network !== undefined,
-      })),
+        database: args.database,
+        table: args.table,
+      }).apply((scope) => JSON.stringify(processorPolicy({ ...scope, inVpc: args.network !== undefined }))),
     }, child);
 
     const settings: { [K in keyof ProcessorSettings]: pulumi.Input<string> } = {
@@ -203,107 +195,4 @@ export class Processor extends pulumi.ComponentResource {
       functionName: this.function.name,
     });
   }
-}
-
-interface ScopeArgs extends ProcessorArgs {
-  queueArn: pulumi.Output<string>;
-  deadLetterQueueArn: pulumi.Output<string>;
-  logGroupArn: pulumi.Output<string>;
-  region: pulumi.Output<string>;
-  accountId: pulumi.Output<string>;
-  partition: pulumi.Output<string>;
-  inVpc: boolean;
-}
-
-/** Exactly what the processor does, on exactly the resources it does it to. */
-export function processorStatements(a: ScopeArgs): Statement[] {
-  const out = (prefix: string) => pulumi.interpolate`${a.outputBucket.arn}/${prefix}*`;
-  const glue = (suffix: string) => pulumi.interpolate`arn:${a.partition}:glue:${a.region}:${a.accountId}:${suffix}`;
-  const statements: Statement[] = [
-    {
-      Sid: "ReadUploads",
-      Effect: "Allow",
-      Action: ["s3:GetObject", "s3:GetObjectVersion"],
-      Resource: pulumi.interpolate`${a.rawBucket.arn}/*`,
-    },
-    {
-      // Athena runs with the caller's permissions: it lists the table location and its scratch prefix.
-      Sid: "ListCuratedAndScratch",
-      Effect: "Allow",
-      Action: "s3:ListBucket",
-      Resource: a.outputBucket.arn,
-      Condition: { StringLike: { "s3:prefix": [OUTPUT_LAYOUT.curated + "*", OUTPUT_LAYOUT.athenaScratch + "*", OUTPUT_LAYOUT.curated, OUTPUT_LAYOUT.athenaScratch] } },
-    },
-    {
-      Sid: "LocateOutputBucket",
-      Effect: "Allow",
-      Action: "s3:GetBucketLocation",
-      Resource: a.outputBucket.arn,
-    },
-    {
-      Sid: "WriteCurated",
-      Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-      Resource: out(OUTPUT_LAYOUT.curated),
-    },
-    {
-      Sid: "WriteQuarantine",
-      Effect: "Allow",
-      Action: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-      Resource: out(OUTPUT_LAYOUT.quarantine),
-    },
-    {
-      // GetObject: the latest copy of a report is replaced only by a newer run (compare, then conditional put).
-      Sid: "WriteReports",
-      Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject"],
-      Resource: out(OUTPUT_LAYOUT.reports),
-    },
-    {
-      Sid: "AthenaScratchResults",
-      Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-      Resource: out(OUTPUT_LAYOUT.athenaScratch),
-    },
-    {
-      Sid: "RunReportQueries",
-      Effect: "Allow",
-      Action: ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup"],
-      Resource: a.workgroup.arn,
-    },
-    {
-      Sid: "ReadFacilityTable",
-      Effect: "Allow",
-      Action: ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
-      Resource: [glue("catalog"), pulumi.interpolate`${glue("database")}/${a.database}`, pulumi.interpolate`${glue("table")}/${a.database}/${a.table}`],
-    },
-    {
-      Sid: "UseDataKey",
-      Effect: "Allow",
-      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
-      Resource: a.kmsKeyArn,
-    },
-    {
-      Sid: "ConsumeUploads",
-      Effect: "Allow",
-      Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-      Resource: a.queueArn,
-    },
-    {
-      Sid: "DeadLetterWithReason",
-      Effect: "Allow",
-      Action: "sqs:SendMessage",
-      Resource: a.deadLetterQueueArn,
-    },
-    {
-      Sid: "WriteOwnLogs",
-      Effect: "Allow",
-      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-      Resource: pulumi.interpolate`${a.logGroupArn}:*`,
-    },
-  ];
-  if (a.inVpc) {
-    statements.push({ Sid: "AttachToVpc", Effect: "Allow", Action: [...UNSCOPED_ACTIONS], Resource: "*" });
-  }
-  return statements;
 }

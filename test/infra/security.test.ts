@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { UNSCOPED_ACTIONS } from "../../infra/processor";
+import { UNSCOPED_ACTIONS } from "../../infra/processor-policy";
 import { asArray, ProgramRun, runProgram, statementsOf } from "./harness";
 
 describe("security baseline of the program", () => {
@@ -35,9 +35,13 @@ describe("security baseline of the program", () => {
         const output = String(run.outputs.outputBucketName);
         for (const s of statements.filter((x) => asArray(x.Action as string[]).some((a) => a.startsWith("s3:")))) {
           for (const r of asArray(s.Resource as string[])) {
-            expect([`arn:aws:s3:::${raw}/*`, `arn:aws:s3:::${output}`].includes(r) || r.startsWith(`arn:aws:s3:::${output}/`), r).to.equal(true);
+            expect([`arn:aws:s3:::${raw}/*`, `arn:aws:s3:::${raw}`, `arn:aws:s3:::${output}`].includes(r) || r.startsWith(`arn:aws:s3:::${output}/`), r).to.equal(true);
           }
         }
+        // Listing the raw bucket is what makes S3 answer a deleted upload with 404 rather than 403;
+        // that is the only bucket-level grant on it.
+        const bucketLevel = statements.filter((x) => asArray(x.Resource as string[]).includes(`arn:aws:s3:::${raw}`));
+        expect(bucketLevel.flatMap((x) => asArray(x.Action as string[]))).to.deep.equal(["s3:ListBucket"]);
         const writes = statements.filter((x) => asArray(x.Action as string[]).some((a) => /^s3:(Put|Delete)/.test(a)));
         for (const s of writes) for (const r of asArray(s.Resource as string[])) expect(r).to.not.include(raw);
       });
