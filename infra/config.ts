@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { longestLegitimateAgeSeconds } from "../handler/core/retry-schedule";
 
 /**
  * Every stack config key of the project, in one table. `Pulumi.yaml`'s `config:` schema and the README's
@@ -85,7 +86,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     (LOG_RETENTION_DAYS as readonly number[]).includes(n) ? undefined : `one of ${LOG_RETENTION_DAYS.join(", ")}`),
   spec("alarmEmail", "string", "", "Email address subscribed to the alarm topic. Empty: no subscription.", (v) =>
     /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v) ? undefined : "an email address like ops@example.org"),
-  spec("oldestUploadAgeAlarmSeconds", "integer", 900, "Alarm when the oldest waiting upload event is older than this.", between(60, 1209600)),
+  spec("oldestUploadAgeAlarmSeconds", "integer", 0, "Alarm when the oldest upload event (waiting or in flight) is older than this. 0: the longest legitimate wait, derived from the batching window, timeout, retries and retry backoff; a smaller value would fire on ordinary retries and is rejected.", (n) =>
+    n === 0 || (n >= 60 && n <= 1209600) ? undefined : "0 (automatic) or an integer from 60 to 1209600"),
   spec("scratchExpirationDays", "integer", 7, "Days before Athena's scratch results are deleted.", between(1, 365)),
   spec("noncurrentVersionExpirationDays", "integer", 90, "Days before overwritten or deleted object versions are removed.", between(1, 3650)),
   spec("enableVpc", "boolean", false, "Run the processor in a private VPC with no internet route (S3 gateway, Athena and SQS interface endpoints)."),
@@ -130,6 +132,20 @@ export function parseConfig(read: (key: string) => string | undefined, project: 
   // Lambda rejects an SQS batch size above 10 without a batching window.
   if (config.batchSize > 10 && config.batchWindowSeconds < 1) {
     problems.push(`${project}:batchSize = ${config.batchSize} needs ${project}:batchWindowSeconds of at least 1 (SQS event source rule for batches over 10)`);
+  }
+  if (config.maxRetries !== undefined && config.lambdaTimeoutSeconds !== undefined && config.batchWindowSeconds !== undefined) {
+    // ApproximateAgeOfOldestMessage counts messages in flight, so the alarm must sit above the longest
+    // an upload legitimately takes to finish or reach the dead-letter queue.
+    const longest = longestLegitimateAgeSeconds({
+      maxReceiveCount: config.maxRetries + 1,
+      timeoutSeconds: config.lambdaTimeoutSeconds,
+      batchWindowSeconds: config.batchWindowSeconds,
+    });
+    if (config.oldestUploadAgeAlarmSeconds === 0) {
+      config.oldestUploadAgeAlarmSeconds = Math.ceil(longest / 60) * 60;
+    } else if (config.oldestUploadAgeAlarmSeconds !== undefined && config.oldestUploadAgeAlarmSeconds < longest) {
+      problems.push(`${project}:oldestUploadAgeAlarmSeconds = ${config.oldestUploadAgeAlarmSeconds} is below ${longest} s, the longest an upload can legitimately take with these settings (it would fire on ordinary retries): set at least ${longest}, or 0 for automatic`);
+    }
   }
   const named = [config.rawBucketName, config.outputBucketName, config.accessLogBucketName].filter((n) => n !== undefined);
   if (new Set(named).size !== named.length) {

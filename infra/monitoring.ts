@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { TELEMETRY_NAMES } from "../handler/aws/telemetry-names";
 
 export interface MonitoringArgs {
   kmsKeyArn: pulumi.Input<string>;
@@ -24,7 +25,7 @@ interface AlarmSpec {
   periodSeconds: number;
 }
 
-/** Alarms on what needs a person (failures, slowness, throttling, dead letters, a stuck queue), sent to SNS. */
+/** Alarms on what needs a person (failures, slowness, throttling, dead letters, ignored uploads, a stuck queue), sent to SNS. */
 export class Monitoring extends pulumi.ComponentResource {
   readonly topic: aws.sns.Topic;
   readonly alarms: aws.cloudwatch.MetricAlarm[];
@@ -99,8 +100,16 @@ export class Monitoring extends pulumi.ComponentResource {
         statistic: "Maximum", threshold: 0, periodSeconds: 60,
       },
       {
+        suffix: "ignored-uploads",
+        description: "An object was uploaded whose name the pipeline does not process (not .json, .jsonl or .ndjson, optionally .gz): it was not ingested",
+        // Powertools adds the service as a default dimension to every metric it publishes.
+        namespace: TELEMETRY_NAMES.namespace, metricName: "UploadsIgnored",
+        dimensions: { service: TELEMETRY_NAMES.service },
+        statistic: "Sum", threshold: 0, periodSeconds: 300,
+      },
+      {
         suffix: "oldest-upload",
-        description: `An upload event has waited more than ${args.oldestUploadAgeAlarmSeconds} s to be processed`,
+        description: `An upload event has existed for more than ${args.oldestUploadAgeAlarmSeconds} s without being processed or dead-lettered (longer than every retry takes)`,
         namespace: "AWS/SQS", metricName: "ApproximateAgeOfOldestMessage",
         dimensions: { QueueName: args.queueName },
         statistic: "Maximum", threshold: args.oldestUploadAgeAlarmSeconds, periodSeconds: 60,

@@ -3,7 +3,7 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import * as pulumi from "@pulumi/pulumi";
 import { processorFactory } from "../handler/aws/entry";
 import { ProcessorSettings, settingsEnv } from "../handler/aws/settings";
-import { ACCEPTED_SUFFIXES } from "../handler/core/layout";
+import { TELEMETRY_NAMES } from "../handler/aws/telemetry-names";
 import { LambdaRuntime } from "./config";
 import { denyInsecureTransport, policyDocument } from "./policy-document";
 import { processorPolicy } from "./processor-policy";
@@ -139,13 +139,14 @@ export class Processor extends pulumi.ComponentResource {
       database: args.database,
       table: args.table,
       deadLetterQueueUrl: this.deadLetterQueue.url,
+      uploadQueueUrl: this.queue.url,
       maxReceiveCount: String(maxReceiveCount),
       expiringWithinMonths: String(args.expiringWithinMonths),
       maxRecordBytes: String(args.maxRecordBytes),
     };
     const variables: Record<string, pulumi.Input<string>> = {
-      POWERTOOLS_SERVICE_NAME: "facility-pipeline",
-      POWERTOOLS_METRICS_NAMESPACE: "FacilityPipeline",
+      POWERTOOLS_SERVICE_NAME: TELEMETRY_NAMES.service,
+      POWERTOOLS_METRICS_NAMESPACE: TELEMETRY_NAMES.namespace,
       ...settingsEnv(settings),
     };
 
@@ -179,14 +180,17 @@ export class Processor extends pulumi.ComponentResource {
 
     // One bucket has one notification configuration. S3 validates the destination when it is written,
     // so the queue policy and the key policy must already be in place.
+    // No suffix filter: S3 filters are case-sensitive and exact, so `X.JSON` (which the processor
+    // accepts) would never be announced. Every object is announced instead, and the processor ingests
+    // accepted names in any letter case and counts the rest (UploadsIgnored, alarmed), so no upload is
+    // ignored silently.
     this.notification = new aws.s3.BucketNotification(`${name}-raw-events`, {
       bucket: args.rawBucket.name,
-      queues: ACCEPTED_SUFFIXES.map((suffix) => ({
-        id: `upload${suffix.replace(/\./g, "-")}`,
+      queues: [{
+        id: "uploads",
         queueArn: this.queue.arn,
         events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-        filterSuffix: suffix,
-      })),
+      }],
     }, { parent: this, dependsOn: [queuePolicy, args.keyPolicy] });
 
     this.registerOutputs({

@@ -1,10 +1,11 @@
 import { AthenaClient } from "@aws-sdk/client-athena";
 import { S3Client } from "@aws-sdk/client-s3";
-import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { processChanges } from "../core/batch";
 import { isRetryable, messageOf, permanentError } from "../core/errors";
 import { Change, parseS3Notification } from "../core/events";
+import { retryDelaySeconds } from "../core/retry-schedule";
 import { REPORTS } from "../reports/registry";
 import { createFacilityValidator, FacilityValidator } from "../schema/validator";
 import { AthenaEngineOptions, athenaEngine } from "./athena-engine";
@@ -119,13 +120,35 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
       });
       if (sent) continue;
     } else {
-      telemetry.warn("upload message will be retried", { messageId: record.messageId, receives, reason });
+      const delaySeconds = await scheduleRetry(deps, record.receiptHandle, receives, record.messageId);
+      telemetry.warn("upload message will be retried", { messageId: record.messageId, receives, reason, retryInSeconds: delaySeconds ?? null });
     }
     batchItemFailures.push({ itemIdentifier: record.messageId });
   }
   telemetry.count("MessagesFailed", batchItemFailures.length);
   telemetry.flush();
   return { batchItemFailures };
+}
+
+/**
+ * Brings a failed message back after the backoff instead of the queue's visibility timeout (30-60
+ * minutes). Lambda leaves a reported batch item failure in the queue as it is, so the visibility set
+ * here is what decides when it is received again. Returns the delay, or undefined when it could not be
+ * set (the message then waits out the queue's visibility timeout: later, but not lost).
+ */
+async function scheduleRetry(deps: ProcessorDeps, receiptHandle: string, receives: number, messageId: string): Promise<number | undefined> {
+  const delaySeconds = retryDelaySeconds(receives);
+  try {
+    await deps.sqs.send(new ChangeMessageVisibilityCommand({
+      QueueUrl: deps.settings.uploadQueueUrl,
+      ReceiptHandle: receiptHandle,
+      VisibilityTimeout: delaySeconds,
+    }));
+    return delaySeconds;
+  } catch (e) {
+    deps.telemetry.warn("could not shorten the retry delay; the message waits out the queue's visibility timeout", { messageId, error: messageOf(e) });
+    return undefined;
+  }
 }
 
 async function deadLetter(

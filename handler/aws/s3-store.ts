@@ -11,6 +11,12 @@ import { Readable } from "stream";
 import { ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
 import { awsErrorName, classify, httpStatus } from "./aws-errors";
 
+/**
+ * S3 answers a missing key, or one whose current version is a delete marker, with 404 (NoSuchKey, or
+ * NotFound for a HEAD) only when the caller may s3:ListBucket the bucket; otherwise with 403. The
+ * processor's role lists the raw bucket for exactly this reason, so a 403 here is a real denial.
+ * (Amazon S3 API Reference, GetObject and HeadObject: "Permissions".)
+ */
 const isNotFound = (e: unknown) => ["NoSuchKey", "NotFound"].includes(awsErrorName(e)) || httpStatus(e) === 404;
 const isConflict = (e: unknown) => ["PreconditionFailed", "ConditionalRequestConflict"].includes(awsErrorName(e)) || [409, 412].includes(httpStatus(e) ?? 0);
 
@@ -30,6 +36,15 @@ export function s3SourceStore(client: S3Client, bucket: string): SourceStore {
       } catch (e) {
         if (isNotFound(e)) return undefined;
         throw classify(e, `reading s3://${bucket}/${key}`);
+      }
+    },
+    async currentVersion(key): Promise<string | undefined> {
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return head.VersionId ?? head.ETag ?? "unversioned";
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw classify(e, `checking s3://${bucket}/${key}`);
       }
     },
   };
@@ -82,25 +97,31 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
       return out;
     },
     async replaceIfNewer(key, body, contentType, stamp) {
+      const put = (condition: { IfNoneMatch: "*" } | { IfMatch: string }) =>
+        client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, Metadata: { stamp }, ...condition }));
       for (let attempt = 0; attempt < 5; attempt++) {
-        let etag: string | undefined;
+        // Create first, and look only once S3 has said the object exists: a HEAD on a key that does not
+        // exist answers 403, not 404, to a caller without s3:ListBucket, which the role does not grant on
+        // reports/. Conditional writes answer 412 when the condition fails and 409 when another
+        // conditional write raced this one (S3 User Guide, "Add preconditions to S3 operations with
+        // conditional requests").
         try {
-          const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-          if ((head.Metadata?.stamp ?? "") > stamp) return false;
-          etag = head.ETag;
+          await put({ IfNoneMatch: "*" });
+          return true;
         } catch (e) {
-          if (!isNotFound(e)) throw classify(e, `checking ${where(key)}`);
+          if (!isConflict(e)) throw classify(e, `writing ${where(key)}`);
         }
+        let head;
         try {
-          await client.send(new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: body,
-            ContentType: contentType,
-            Metadata: { stamp },
-            // Compare-and-swap: fails if another writer replaced the object since it was checked.
-            ...(etag ? { IfMatch: etag } : { IfNoneMatch: "*" }),
-          }));
+          head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        } catch (e) {
+          throw classify(e, `checking ${where(key)}`);
+        }
+        if ((head.Metadata?.stamp ?? "") > stamp) return false;
+        if (!head.ETag) throw classify(new Error("HeadObject returned no ETag"), `checking ${where(key)}`);
+        try {
+          // Compare-and-swap on the ETag just read: fails if another writer replaced the object since.
+          await put({ IfMatch: head.ETag });
           return true;
         } catch (e) {
           if (!isConflict(e)) throw classify(e, `writing ${where(key)}`);

@@ -9,6 +9,8 @@ export interface ProcessorSettings {
   database: string;
   table: string;
   deadLetterQueueUrl: string;
+  /** The queue the function consumes: a failed message's visibility is set there for its retry. */
+  uploadQueueUrl: string;
   /** The uploads queue's maxReceiveCount: on this receive a failing message is sent to the DLQ with its reason. */
   maxReceiveCount: number;
   expiringWithinMonths: number;
@@ -22,6 +24,7 @@ export const SETTINGS_ENV: { readonly [K in keyof ProcessorSettings]: string } =
   database: "GLUE_DATABASE",
   table: "GLUE_TABLE",
   deadLetterQueueUrl: "DEAD_LETTER_QUEUE_URL",
+  uploadQueueUrl: "UPLOAD_QUEUE_URL",
   maxReceiveCount: "MAX_RECEIVE_COUNT",
   expiringWithinMonths: "EXPIRING_WITHIN_MONTHS",
   maxRecordBytes: "MAX_RECORD_BYTES",

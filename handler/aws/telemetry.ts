@@ -1,6 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { Telemetry } from "../core/ports";
+import { TELEMETRY_NAMES } from "./telemetry-names";
 
 export interface LambdaTelemetry extends Telemetry {
   /** Emits the invocation's metrics (CloudWatch embedded metric format, through the log). */
@@ -12,8 +13,8 @@ export interface LambdaTelemetry extends Telemetry {
  * error messages here, never record contents.
  */
 export function powertoolsTelemetry(): LambdaTelemetry {
-  const logger = new Logger({ serviceName: "facility-pipeline" });
-  const metrics = new Metrics({ namespace: "FacilityPipeline", serviceName: "facility-pipeline" });
+  const logger = new Logger({ serviceName: TELEMETRY_NAMES.service });
+  const metrics = new Metrics({ namespace: TELEMETRY_NAMES.namespace, serviceName: TELEMETRY_NAMES.service });
   return {
     info: (message, fields) => logger.info(message, fields ?? {}),
     warn: (message, fields) => logger.warn(message, fields ?? {}),

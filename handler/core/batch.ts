@@ -2,7 +2,7 @@ import { ReportContext, ReportDefinition } from "../reports/registry";
 import { FacilityValidator } from "../schema/validator";
 import { messageOf } from "./errors";
 import { Change } from "./events";
-import { forgetObject, ingestObject, IngestResult } from "./ingest";
+import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
 import { isAcceptedName } from "./keys";
 import { Deadline, OutputStore, QueryEngine, SourceStore, Telemetry } from "./ports";
 import { ReportRunResult, runReports } from "./report-run";
@@ -26,6 +26,8 @@ export interface BatchDeps {
 export type FileOutcome =
   | { key: string; status: "ingested"; result: IngestResult }
   | { key: string; status: "removed" }
+  /** Replaced or deleted while it was being read: its rows were dropped in favour of the current state. */
+  | { key: string; status: "superseded"; result: IngestResult; currentVersion: string | undefined }
   | { key: string; status: "ignored"; reason: string }
   | { key: string; status: "failed"; error: unknown };
 
@@ -42,7 +44,7 @@ export interface BatchResult {
 export async function processChanges(changes: Change[], deps: BatchDeps): Promise<BatchResult> {
   const keys = [...new Set(changes.map((c) => c.key))];
   const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, deps));
-  const changed = files.filter((f) => f.status === "ingested" || f.status === "removed");
+  const changed = files.filter((f) => f.status === "ingested" || f.status === "removed" || f.status === "superseded");
   if (changed.length === 0) return { files };
   try {
     const run = await runReports(deps.reports, deps.context, changed.map((f) => f.key), deps);
@@ -53,12 +55,20 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   }
 }
 
+export const IGNORED_NAME_REASON = "not a .json, .jsonl or .ndjson upload (optionally .gz; any letter case)";
+
 async function applyChange(key: string, deps: BatchDeps): Promise<FileOutcome> {
-  if (!isAcceptedName(key)) return { key, status: "ignored", reason: "not a .json, .jsonl or .ndjson upload (optionally .gz)" };
+  if (!isAcceptedName(key)) {
+    // The bucket notifies for every object so that nothing is ignored silently: say so, and count it
+    // (the ignored-uploads alarm watches this metric).
+    deps.telemetry.warn("upload ignored: its name is not an accepted upload name", { sourceKey: key, reason: IGNORED_NAME_REASON });
+    deps.telemetry.count("UploadsIgnored", 1);
+    return { key, status: "ignored", reason: IGNORED_NAME_REASON };
+  }
   try {
     const object = await deps.source.open(key);
     if (!object) {
-      await forgetObject(key, deps.output);
+      await forgetOtherVersions(key, undefined, deps.output);
       deps.telemetry.info("upload removed", { sourceKey: key });
       return { key, status: "removed" };
     }
@@ -68,6 +78,19 @@ async function applyChange(key: string, deps: BatchDeps): Promise<FileOutcome> {
       maxRecordBytes: deps.maxRecordBytes,
       onProgress: deps.onProgress && ((p) => deps.onProgress?.(key, p)),
     });
+    // Another invocation may have ingested a newer version, or removed the upload, while this one was
+    // reading. S3 reads are strongly consistent, so asking now, after this version's objects are
+    // written, is enough: whichever invocation asks last sees the final state and leaves only that.
+    const currentVersion = await deps.source.currentVersion(key);
+    await forgetOtherVersions(key, currentVersion, deps.output);
+    if (currentVersion !== object.version) {
+      deps.telemetry.warn("upload changed while it was read; its rows were dropped for the current state", {
+        sourceKey: key,
+        sourceVersion: object.version,
+        currentVersion: currentVersion ?? null,
+      });
+      return { key, status: "superseded", result, currentVersion };
+    }
     deps.telemetry.info("upload ingested", {
       sourceKey: key,
       sourceVersion: result.sourceVersion,

@@ -3,7 +3,7 @@ import { curatedLineWriter, FacilityValidator, FieldProblem } from "../schema/va
 import { decode } from "./decode";
 import { isContentError } from "./errors";
 import { findDuplicateKey } from "./duplicate-keys";
-import { curatedKey, isLineDelimitedName, quarantineKey } from "./keys";
+import { curatedKey, derivedPrefix, isLineDelimitedName, quarantineKey } from "./keys";
 import { OutputStore, SourceObject } from "./ports";
 import { Piece, RecordSplitter } from "./records";
 import { NdjsonSink } from "./sink";
@@ -60,8 +60,8 @@ export interface IngestDeps {
  * when reading or writing fails (retryable); every content problem ends up in the quarantine.
  */
 export async function ingestObject(source: SourceObject, deps: IngestDeps): Promise<IngestResult> {
-  const curated = new NdjsonSink(deps.output, curatedKey(source.key), { gzip: true, contentType: "application/x-ndjson" });
-  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key), { gzip: false, contentType: "application/x-ndjson" });
+  const curated = new NdjsonSink(deps.output, curatedKey(source.key, source.version), { gzip: true, contentType: "application/x-ndjson" });
+  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key, source.version), { gzip: false, contentType: "application/x-ndjson" });
   const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
   const decoded = decode(source.body);
   const curatedLine = curatedLineWriter({ sourceKey: source.key, sourceVersion: source.version, ingestTime: source.lastModified });
@@ -152,7 +152,14 @@ function checkRecord(
   return undefined;
 }
 
-/** Removes everything derived from an upload that no longer exists. */
-export async function forgetObject(sourceKey: string, output: OutputStore): Promise<void> {
-  await Promise.all([output.delete(curatedKey(sourceKey)), output.delete(quarantineKey(sourceKey))]);
+/**
+ * Removes what was derived from an upload's other versions, keeping only `keepVersion`'s objects (none
+ * when the upload no longer exists). Returns the keys removed.
+ */
+export async function forgetOtherVersions(sourceKey: string, keepVersion: string | undefined, output: OutputStore): Promise<string[]> {
+  const keep = keepVersion === undefined ? [] : [curatedKey(sourceKey, keepVersion), quarantineKey(sourceKey, keepVersion)];
+  const listed = await Promise.all([output.list(derivedPrefix("curated", sourceKey)), output.list(derivedPrefix("quarantine", sourceKey))]);
+  const stale = listed.flat().map((o) => o.key).filter((k) => !keep.includes(k));
+  await Promise.all(stale.map((k) => output.delete(k)));
+  return stale;
 }

@@ -17,8 +17,25 @@ export function derivedName(sourceKey: string): string {
   return `${slug}-${sha256(sourceKey).slice(0, 16)}`;
 }
 
-export const curatedKey = (sourceKey: string) => `${OUTPUT_LAYOUT.curated}${derivedName(sourceKey)}.ndjson.gz`;
-export const quarantineKey = (sourceKey: string) => `${OUTPUT_LAYOUT.quarantine}${derivedName(sourceKey)}.ndjson`;
+/**
+ * Everything derived from one version of an upload is named after that version too, so the key set of
+ * `curated/` is the content identity of the table: the report fingerprint is built from keys alone,
+ * never from ETags (S3 ETags of SSE-KMS and multipart objects are not content digests and change on
+ * every rewrite). A stale ingest of an older version also writes under its own name and can then be
+ * removed without ever having overwritten the current version's rows.
+ */
+export const curatedKey = (sourceKey: string, sourceVersion: string) => `${derivedPrefix("curated", sourceKey)}${versionTag(sourceVersion)}.ndjson.gz`;
+export const quarantineKey = (sourceKey: string, sourceVersion: string) => `${derivedPrefix("quarantine", sourceKey)}${versionTag(sourceVersion)}.ndjson`;
+
+/**
+ * The prefix every object derived from an upload starts with, whatever its version. `.` cannot occur in
+ * a derived name, so no other upload's objects share it (and the unversioned names of earlier releases,
+ * `<name>.ndjson.gz`, fall under it and are cleaned up with the superseded versions).
+ */
+export const derivedPrefix = (area: "curated" | "quarantine", sourceKey: string) => `${OUTPUT_LAYOUT[area]}${derivedName(sourceKey)}.`;
+
+/** A short, fixed-length, key-safe tag for a source version (S3 version ids may hold `.` and `_`). */
+export const versionTag = (sourceVersion: string) => `v${sha256(sourceVersion).slice(0, 16)}`;
 
 /** `x.ndjson.gz` -> `x`; `x.json` -> `x`. */
 export function stripExtension(name: string): string {

@@ -16,6 +16,11 @@ export interface SourceObject {
 export interface SourceStore {
   /** Opens the current version of an object; undefined when it no longer exists. */
   open(key: string): Promise<SourceObject | undefined>;
+  /**
+   * The object's current version, undefined when it no longer exists. Asked after an ingest: an upload
+   * replaced or deleted while it was being read must not leave its stale rows behind.
+   */
+  currentVersion(key: string): Promise<string | undefined>;
 }
 
 export interface ListedObject {

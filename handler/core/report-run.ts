@@ -1,5 +1,6 @@
 import { bindParameters, parameterValues, ReportContext, ReportDefinition } from "../reports/registry";
 import { isRetryable, messageOf, permanentError, retryableError } from "./errors";
+import { curatedRowSchema } from "../schema/facility";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { Deadline, OutputStore, QueryEngine, Telemetry } from "./ports";
@@ -34,8 +35,8 @@ export interface ReportRunResult {
 /**
  * Runs every report once over the current curated table and writes JSON and CSV for each.
  *
- * The query token is derived from the report, its SQL, its parameters and a fingerprint of the
- * curated objects (keys and ETags). A retried invocation over unchanged data therefore presents the
+ * The query token is derived from the report, its SQL, its parameters and the fingerprint of the
+ * curated table (`tableFingerprint`). A retried invocation over unchanged data therefore presents the
  * same token, and Athena hands back the execution it already ran or is running instead of billing a
  * new one; output keys derive from the same token, so a retry overwrites instead of duplicating.
  */
@@ -47,7 +48,7 @@ export async function runReports(
 ): Promise<ReportRunResult> {
   const listed = await deps.output.list(OUTPUT_LAYOUT.curated);
   const listedAt = deps.now().toISOString();
-  const fingerprint = sha256(listed.map((o) => `${o.key}\t${o.etag}`).sort().join("\n"));
+  const fingerprint = tableFingerprint(listed.map((o) => o.key));
 
   const settled = await Promise.allSettled(reports.map((r) => runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps)));
   const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [{ report: reports[i].name, error: s.reason as unknown }] : []));
@@ -61,6 +62,24 @@ export async function runReports(
     curatedObjects: listed.length,
     reports: settled.map((s) => (s as PromiseFulfilledResult<ReportWritten>).value),
   };
+}
+
+/**
+ * Raise when the rows written for the same upload version change in a way the schema does not show
+ * (normalization, ingest fields): the fingerprint then changes and reports are recomputed.
+ */
+export const CURATED_FORMAT = 1;
+
+/**
+ * The content identity of the curated table: which upload versions it holds (the curated keys name
+ * the upload and its version) and how their rows were made (the row schema and format). Never ETags:
+ * S3 gives SSE-KMS and multipart objects ETags that are not content digests and change on every
+ * rewrite (Amazon S3 API Reference, Object: "ETag"), so a re-delivered batch that rewrites identical
+ * rows would present new tokens and pay again.
+ */
+export function tableFingerprint(curatedKeys: string[]): string {
+  const format = sha256(JSON.stringify({ format: CURATED_FORMAT, schema: curatedRowSchema }));
+  return sha256([format, ...[...curatedKeys].sort()].join("\n"));
 }
 
 interface RunInputs {

@@ -14,6 +14,7 @@ export function localKey(file: string, cwd = process.cwd()): string {
 /** Local files as the upload store: the key is a path relative to `cwd`. */
 export function fsSourceStore(cwd = process.cwd()): SourceStore {
   const resolve = (key: string) => path.resolve(cwd, key);
+  const versionOf = (stat: { size: number; mtimeMs: number }) => `${stat.size}-${Math.trunc(stat.mtimeMs)}`;
   return {
     async open(key): Promise<SourceObject | undefined> {
       let stat;
@@ -25,10 +26,18 @@ export function fsSourceStore(cwd = process.cwd()): SourceStore {
       }
       return {
         key,
-        version: `${stat.size}-${Math.trunc(stat.mtimeMs)}`,
+        version: versionOf(stat),
         lastModified: stat.mtime.toISOString(),
         body: createReadStream(resolve(key), { highWaterMark: 1024 * 1024 }),
       };
+    },
+    async currentVersion(key): Promise<string | undefined> {
+      try {
+        return versionOf(await fsp.stat(resolve(key)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw e;
+      }
     },
   };
 }
@@ -78,7 +87,11 @@ export function fsOutputStore(root: string): OutputStore {
       await fsp.rm(file(key), { force: true });
     },
     async list(prefix): Promise<ListedObject[]> {
-      const dir = file(prefix);
+      // Like S3, a prefix may end inside a name (`curated/name.`): list its folder, keep what matches.
+      const slash = prefix.lastIndexOf("/");
+      const folder = prefix.slice(0, slash + 1);
+      const start = prefix.slice(slash + 1);
+      const dir = file(folder);
       let names: string[];
       try {
         names = await fsp.readdir(dir);
@@ -86,9 +99,9 @@ export function fsOutputStore(root: string): OutputStore {
         return [];
       }
       const out: ListedObject[] = [];
-      for (const name of names.filter((n) => !n.endsWith(".tmp")).sort()) {
+      for (const name of names.filter((n) => n.startsWith(start) && !n.endsWith(".tmp")).sort()) {
         const stat = await fsp.stat(path.join(dir, name));
-        if (stat.isFile()) out.push({ key: `${prefix}${name}`, etag: `${stat.size}-${Math.trunc(stat.mtimeMs)}`, size: stat.size });
+        if (stat.isFile()) out.push({ key: `${folder}${name}`, etag: `${stat.size}-${Math.trunc(stat.mtimeMs)}`, size: stat.size });
       }
       return out;
     },

@@ -40,6 +40,8 @@ export function renderFile(f: FileOutcome, outDir: string, rejectLines: string[]
       return `- ${f.key}: gone, its rows were removed from the table`;
     case "failed":
       return `x ${f.key}: could not be processed: ${messageOf(f.error)}`;
+    case "superseded":
+      return `- ${f.key}: changed while it was read; the table keeps its current version`;
     case "ingested": {
       const r = f.result;
       const head = r.outcome === "curated" || r.outcome === "empty" ? "ok" : r.outcome === "rejected" ? "x " : "! ";

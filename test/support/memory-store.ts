@@ -59,5 +59,8 @@ export function memorySource(files: Record<string, Buffer>): SourceStore {
       const b = files[key];
       return b ? sourceOf(key, b) : undefined;
     },
+    async currentVersion(key) {
+      return files[key] ? sourceOf(key, files[key]).version : undefined;
+    },
   };
 }
