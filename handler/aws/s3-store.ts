@@ -18,7 +18,11 @@ import { awsErrorName, classify, httpStatus } from "./aws-errors";
  * (Amazon S3 API Reference, GetObject and HeadObject: "Permissions".)
  */
 const isNotFound = (e: unknown) => ["NoSuchKey", "NotFound"].includes(awsErrorName(e)) || httpStatus(e) === 404;
-const isConflict = (e: unknown) => ["PreconditionFailed", "ConditionalRequestConflict"].includes(awsErrorName(e)) || [409, 412].includes(httpStatus(e) ?? 0);
+const isPreconditionFailed = (e: unknown) => awsErrorName(e) === "PreconditionFailed" || httpStatus(e) === 412;
+/** Another conditional write to the same key was in progress: nothing is known yet, try again. */
+const isRace = (e: unknown) => awsErrorName(e) === "ConditionalRequestConflict" || httpStatus(e) === 409;
+
+const pause = (attempt: number) => new Promise<void>((resolve) => setTimeout(resolve, 20 * 2 ** attempt + Math.random() * 20));
 
 /** The raw upload bucket, read-only. */
 export function s3SourceStore(client: S3Client, bucket: string): SourceStore {
@@ -109,7 +113,12 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
           await put({ IfNoneMatch: "*" });
           return true;
         } catch (e) {
-          if (!isConflict(e)) throw classify(e, `writing ${where(key)}`);
+          if (isRace(e)) {
+            // The racing writer may not have finished: the key may still not exist, so no HEAD yet.
+            await pause(attempt);
+            continue;
+          }
+          if (!isPreconditionFailed(e)) throw classify(e, `writing ${where(key)}`);
         }
         let head;
         try {
@@ -124,7 +133,8 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
           await put({ IfMatch: head.ETag });
           return true;
         } catch (e) {
-          if (!isConflict(e)) throw classify(e, `writing ${where(key)}`);
+          if (isRace(e)) await pause(attempt);
+          else if (!isPreconditionFailed(e)) throw classify(e, `writing ${where(key)}`);
         }
       }
       throw classify(new Error("five concurrent writers in a row"), `replacing ${where(key)}`);

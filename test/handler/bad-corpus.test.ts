@@ -40,8 +40,8 @@ describe(`bad-input corpus (sample-data/bad, ${manifest.cases.length} cases)`, (
       expect(result.accepted).to.equal(c.accepted);
       expect(result.rejected).to.equal(c.rejected);
 
-      const quarantine = store.objects.has(quarantineKey(c.file))
-        ? store.text(quarantineKey(c.file)).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry)
+      const quarantine = store.objects.has(quarantineKey(c.file, "v1"))
+        ? store.text(quarantineKey(c.file, "v1")).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry)
         : [];
       expect(quarantine.length).to.equal(c.rejected + result.fileProblems.length);
       if (c.reason) {
@@ -54,7 +54,7 @@ describe(`bad-input corpus (sample-data/bad, ${manifest.cases.length} cases)`, (
       }
 
       // Nothing the schema rejects reaches the curated table.
-      const curated = store.objects.get(curatedKey(c.file));
+      const curated = store.objects.get(curatedKey(c.file, "v1"));
       expect(Boolean(curated)).to.equal(c.accepted > 0);
       if (curated) {
         for (const line of gunzipSync(curated.body).toString().trim().split("\n")) {

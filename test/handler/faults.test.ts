@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { reportNamed } from "../../handler/reports/registry";
-import { athenaError, Outcome } from "../support/fake-athena";
-import { s3Error, StoredObject } from "../support/fake-s3";
+import { athenaError, Outcome, s3Error, StoredObject } from "../support/twin";
 import { OUTPUT, ProcessorHarness } from "../support/processor-harness";
 
 type Expected = "completed" | "retried" | "dead-lettered";
@@ -42,7 +41,8 @@ const faults: Fault[] = [
   { name: "a query CANCELLED by the bytes-scanned cutoff", inject: (h) => { h.athena.outcomeFor = onlyFor(metricsSql, { state: "CANCELLED", reason: "Bytes scanned limit was exceeded" }); }, expected: "dead-lettered", billed: 3, reason: /cutoff/ },
   { name: "the deadline while queries run", inject: (h) => { h.athena.outcomeFor = () => ({ state: "RUNNING" }); h.budgetMs = 20_000; }, expected: "retried", billed: 3 },
   { name: "a failed write of a report result", inject: (h) => h.s3.failNext("PutObject", () => s3Error("InternalError", 500), { key: "reports/facility-metrics/runs/" }), expected: "retried", billed: 3 },
-  { name: "a failed compare-and-swap check of latest", inject: (h) => h.s3.failNext("HeadObject", () => s3Error("ServiceUnavailable", 503), { key: "reports/" }), expected: "retried", billed: 3 },
+  { name: "a failed first write of latest", inject: (h) => h.s3.failNext("PutObject", () => s3Error("ServiceUnavailable", 503), { key: "reports/facility-metrics/latest" }), expected: "retried", billed: 3 },
+  { name: "a conditional write of latest racing another writer (409)", inject: (h) => h.s3.raceNext("reports/facility-metrics/latest"), expected: "completed", billed: 3 },
   { name: "access denied reading the upload", inject: (h) => h.s3.failNext("GetObject", () => s3Error("AccessDenied", 403), { key: UPLOAD }), expected: "dead-lettered", billed: 0, reason: /AccessDenied/ },
   { name: "a transient failure on the message's last receive", inject: (h) => h.s3.failNext("GetObject", () => s3Error("SlowDown", 503), { key: UPLOAD }), lastReceive: true, expected: "dead-lettered", billed: 0, reason: /SlowDown/ },
 ];

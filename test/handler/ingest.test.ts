@@ -24,11 +24,11 @@ const line = (o: unknown) => JSON.stringify(o);
 async function ingest(key: string, content: Buffer | string, chunkSize?: number) {
   const store = new MemoryStore();
   const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes: 2048 });
-  const curated = store.objects.has(curatedKey(key))
-    ? gunzipSync(store.objects.get(curatedKey(key))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+  const curated = store.objects.has(curatedKey(key, "v1"))
+    ? gunzipSync(store.objects.get(curatedKey(key, "v1"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
     : [];
-  const quarantine = store.objects.has(quarantineKey(key))
-    ? store.text(quarantineKey(key)).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry)
+  const quarantine = store.objects.has(quarantineKey(key, "v1"))
+    ? store.text(quarantineKey(key, "v1")).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry)
     : [];
   return { result, curated, quarantine, store };
 }
@@ -121,9 +121,9 @@ describe("ingest of one upload", () => {
   it("removes a stale quarantine object when a corrected file is uploaded under the same key", async () => {
     const store = new MemoryStore();
     await ingestObject(sourceOf("a.ndjson", Buffer.from("{bad\n")), { output: store, validate, maxRecordBytes: 2048 });
-    expect(store.objects.has(quarantineKey("a.ndjson"))).to.equal(true);
+    expect(store.objects.has(quarantineKey("a.ndjson", "v1"))).to.equal(true);
     await ingestObject(sourceOf("a.ndjson", Buffer.from(line(facility("1")))), { output: store, validate, maxRecordBytes: 2048 });
-    expect(store.objects.has(quarantineKey("a.ndjson"))).to.equal(false);
-    expect(store.objects.has(curatedKey("a.ndjson"))).to.equal(true);
+    expect(store.objects.has(quarantineKey("a.ndjson", "v1"))).to.equal(false);
+    expect(store.objects.has(curatedKey("a.ndjson", "v1"))).to.equal(true);
   });
 });

@@ -1,10 +1,8 @@
 import { expect } from "chai";
 import { gunzipSync } from "zlib";
-import { curatedKey, quarantineKey } from "../../handler/core/keys";
 import { ReportDocument } from "../../handler/core/results";
 import { reportNamed } from "../../handler/reports/registry";
-import { athenaError } from "../support/fake-athena";
-import { s3Error } from "../support/fake-s3";
+import { athenaError, s3Error } from "../support/twin";
 import { OUTPUT, ProcessorHarness, RAW, SAMPLE_FILES, s3EventBody, sqsRecord } from "../support/processor-harness";
 
 const latest = (h: ProcessorHarness, report: string) => h.json<ReportDocument>(`reports/${report}/latest.json`);
@@ -26,7 +24,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(h.s3.keys(OUTPUT, "quarantine/")).to.deep.equal([]);
     expect(h.athena.started).to.have.length(3);
 
-    const curated = gunzipSync(h.s3.get(OUTPUT, curatedKey("incoming/sample_data.json"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l));
+    const curated = gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", "incoming/sample_data.json"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l));
     expect(curated.map((r) => r.facility_id)).to.deep.equal(["F006", "F007", "F001"]);
     expect(curated[0]).to.include({ ingest_source_key: "incoming/sample_data.json", ingest_line: 3 });
     expect(curated[0].ingest_time).to.match(/^2026-11-27T08:00:0\d\.000Z$/);
@@ -41,7 +39,9 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(byState).to.include({ report: "accreditation-by-state", engine: "athena", result_count: 4, as_of: "2026-11-27" });
     expect(byState.query_execution_id).to.match(/^qe-\d+$/);
     expect(byState.source_files).to.have.members(SAMPLE_FILES.map((f) => `incoming/${f}`));
-    expect(byState.statistics).to.deep.equal({ bytes_scanned: 12 * 1024 * 1024, engine_execution_ms: 420, estimated_cost_usd: 0.000063 });
+    // Bytes scanned are the curated objects' (compressed) sizes; Athena bills at least 10 MB a query.
+    const curatedBytes = h.s3.keys(OUTPUT, "curated/").reduce((n, k) => n + h.s3.get(OUTPUT, k)!.body.length, 0);
+    expect(byState.statistics).to.deep.equal({ bytes_scanned: curatedBytes, engine_execution_ms: 420, estimated_cost_usd: 0.000052 });
     expect(h.s3.text(OUTPUT, "reports/accreditation-by-state/latest.csv")).to.equal(
       "state,accredited_facilities,total_employees,active_accreditations\r\nFL,2,210,2\r\nTX,2,850,3\r\nCA,1,1200,2\r\nNY,1,980,1\r\n");
 
@@ -81,7 +81,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(body).to.include("Regional+Facilities+%282026%29%2BQ4.json");
     const res = await h.invoke([sqsRecord(body)]);
     expect(res.batchItemFailures).to.deep.equal([]);
-    expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([curatedKey(key)]);
+    expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([h.derivedKey("curated", key)]);
     expect(latest(h, "facility-metrics").results).to.deep.equal([
       { facility_id: "X1", facility_name: "A", employee_count: 1, number_of_offered_services: 0, expiry_date_of_first_accreditation: null },
     ]);
@@ -92,7 +92,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     const text = [good("G1"), "{not json", JSON.stringify({ facility_id: "B1", facility_name: "N", location: { address: "a", city: "c", state: "ZZ", zip: "7" }, employee_count: -1 }), good("G2")].join("\n");
     const res = await h.invoke([h.upload("batch/mixed.ndjson", text)]);
     expect(res.batchItemFailures).to.deep.equal([]);
-    const q = h.ndjson(quarantineKey("batch/mixed.ndjson"));
+    const q = h.ndjson(h.derivedKey("quarantine", "batch/mixed.ndjson"));
     expect(q.map((e) => e.line)).to.deep.equal([2, 3]);
     expect(q[0].errors).to.deep.equal([{ field: "", reason: "line 2: the line ends before its JSON value is complete" }]);
     expect(q[0].raw).to.equal("{not json");
@@ -111,7 +111,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(latest(h, "facility-metrics").result_count).to.equal(5);
     const res = await h.invoke([h.remove("incoming/facilities-array.json")]);
     expect(res.batchItemFailures).to.deep.equal([]);
-    expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([curatedKey("incoming/facilities.ndjson")]);
+    expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([h.derivedKey("curated", "incoming/facilities.ndjson")]);
     expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
   });
 
@@ -120,7 +120,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     const removed = sqsRecord(s3EventBody([{ key: "incoming/facilities.ndjson", removed: true }]));
     const res = await h.invoke([removed, created]);
     expect(res.batchItemFailures).to.deep.equal([]);
-    expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([curatedKey("incoming/facilities.ndjson")]);
+    expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([h.derivedKey("curated", "incoming/facilities.ndjson")]);
   });
 
   it("counts a facility uploaded twice once, taking its latest upload", async () => {
@@ -242,7 +242,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
       const bad = h.uploadSample("facilities-array.json");
       const res = await h.invoke([ok, bad]);
       expect(res.batchItemFailures).to.deep.equal([{ itemIdentifier: bad.messageId }]);
-      expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([curatedKey("incoming/facilities.ndjson")]);
+      expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([h.derivedKey("curated", "incoming/facilities.ndjson")]);
     });
   });
 });

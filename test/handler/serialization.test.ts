@@ -59,6 +59,8 @@ describe("the processor as CallbackFunction packages it", () => {
     expect(result.started).to.equal(3);
     // Error messages survive serialization (a serialized `class extends Error` would lose them).
     expect(result.deadLetters).to.deep.equal(["not an upload event: the message body is not JSON"]);
+    // The serialized module ran entirely within the permissions the program grants.
+    expect(result.denied).to.deep.equal([]);
     expect(result.keys.filter((k: string) => k.startsWith("curated/"))).to.have.length(1);
     expect(result.byState).to.deep.equal([
       { state: "CA", accredited_facilities: 1, total_employees: 1200, active_accreditations: 2 },

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { ACCEPTED_SUFFIXES, OUTPUT_LAYOUT } from "../../handler/core/layout";
+import { OUTPUT_LAYOUT } from "../../handler/core/layout";
 import { glueColumns } from "../../handler/schema/columns";
 import { asArray, ProgramRun, runProgram, statementsOf } from "./harness";
 
@@ -130,16 +130,16 @@ describe("pipeline program (dev stack, mocked provider)", () => {
       });
     });
 
-    it("notifies the queue of created and removed uploads of every accepted suffix", () => {
+    it("notifies the queue of every created and removed object, without a (case-sensitive) suffix filter", () => {
       const n = run.one("aws:s3/bucketNotification:BucketNotification");
       expect(n.inputs.bucket).to.equal("facility-dev-raw-a1b2c3d");
       const queues = n.inputs.queues as Array<Record<string, unknown>>;
-      expect(queues.map((q) => q.filterSuffix)).to.deep.equal([...ACCEPTED_SUFFIXES]);
-      expect(ACCEPTED_SUFFIXES).to.include.members([".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz"]);
-      for (const q of queues) {
-        expect(q.events).to.deep.equal(["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]);
-        expect(q.queueArn).to.match(/:facility-dev-processor-uploads-/);
-      }
+      expect(queues).to.have.length(1);
+      expect(queues[0].events).to.deep.equal(["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]);
+      expect(queues[0].queueArn).to.match(/:facility-dev-processor-uploads-/);
+      // S3 matches filters case-sensitively; the processor accepts `X.JSON`, so a filter would hide it.
+      expect(queues[0]).to.not.have.property("filterSuffix");
+      expect(queues[0]).to.not.have.property("filterPrefix");
     });
   });
 
@@ -227,7 +227,9 @@ describe("pipeline program (dev stack, mocked provider)", () => {
       ["duration", "Duration", "Maximum", 240_000],
       ["throttles", "Throttles", "Sum", 0],
       ["dead-letters", "ApproximateNumberOfMessagesVisible", "Maximum", 0],
-      ["oldest-upload", "ApproximateAgeOfOldestMessage", "Maximum", 900],
+      // dev: 10 s window, 3 receives of up to 300 s, 30 s and 60 s backoff between them = 1000 s, to the minute.
+      ["oldest-upload", "ApproximateAgeOfOldestMessage", "Maximum", 1020],
+      ["ignored-uploads", "UploadsIgnored", "Sum", 0],
     ];
     for (const [suffix, metric, statistic, threshold] of alarms) {
       it(`alarms on ${metric} above ${threshold} and notifies the topic`, () => {

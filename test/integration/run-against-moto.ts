@@ -3,21 +3,22 @@
  * SQS served by moto_server (AWS_ENDPOINT_URL) and only Athena faked. Reads the SQS event to process
  * from stdin; prints `RESULT <json>`.
  */
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import * as path from "path";
-import { FakeAthena } from "../support/fake-athena";
+import { AthenaTwin, TableStore } from "../support/twin";
+import { TWIN } from "../support/twin";
 
 async function main(): Promise<void> {
   const [modulePath, exportName] = process.argv.slice(2);
   const s3 = new S3Client({});
   const bucket = process.env.OUTPUT_BUCKET!;
-  const athena = new FakeAthena(async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "curated/" }));
-    return Promise.all((listed.Contents ?? []).map(async (o) => {
-      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
-      return { name: o.Key!.slice("curated/".length), body: Buffer.from(await got.Body!.transformToByteArray()) };
-    }));
-  });
+  // Athena itself is not served by moto: the twin runs the queries over the curated objects in moto.
+  const store: TableStore = {
+    keys: async (b, prefix) => ((await s3.send(new ListObjectsV2Command({ Bucket: b, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!),
+    read: async (b, key) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: key }))).Body!.transformToByteArray()),
+    write: async (b, key, body) => void (await s3.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }))),
+  };
+  const athena = new AthenaTwin(store, { region: TWIN.region, accountId: TWIN.accountId, workgroup: process.env.ATHENA_WORKGROUP!, database: process.env.GLUE_DATABASE!, table: process.env.GLUE_TABLE!, outputBucket: bucket });
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const event = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;

@@ -1,31 +1,20 @@
-import { SendMessageCommand, SendMessageCommandInput, SQSClient } from "@aws-sdk/client-sqs";
+import type { SendMessageCommandInput } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
-import { mockClient } from "aws-sdk-client-mock";
 import * as fs from "fs";
 import * as path from "path";
 import { handleUploadBatch } from "../../handler/aws/entry";
 import { ProcessorSettings, settingsEnv } from "../../handler/aws/settings";
 import { LambdaTelemetry } from "../../handler/aws/telemetry";
+import { derivedPrefix } from "../../handler/core/keys";
 import { createFacilityValidator } from "../../handler/schema/validator";
-import { FakeAthena } from "./fake-athena";
-import { FakeS3 } from "./fake-s3";
+import { AwsTwin, AwsTwinOptions, TWIN, twinSettings } from "./twin";
 
-export const RAW = "raw-uploads";
-export const OUTPUT = "facility-output";
+export const RAW = TWIN.rawBucket;
+export const OUTPUT = TWIN.outputBucket;
 export const SAMPLE_DIR = path.resolve(__dirname, "../../sample-data");
 export const SAMPLE_FILES = ["facilities.ndjson", "facilities-array.json", "sample_data.json", "facilities-extra.jsonl.gz"];
 
-export const SETTINGS: ProcessorSettings = {
-  rawBucket: RAW,
-  outputBucket: OUTPUT,
-  workgroup: "facility-reports",
-  database: "facility_db",
-  table: "facilities",
-  deadLetterQueueUrl: "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
-  maxReceiveCount: 3,
-  expiringWithinMonths: 6,
-  maxRecordBytes: 1024 * 1024,
-};
+export const SETTINGS: ProcessorSettings = twinSettings();
 
 /** Environment variables for a processor process, from SETTINGS with any overrides. */
 export function processorEnv(overrides: Partial<ProcessorSettings> = {}): Record<string, string> {
@@ -86,34 +75,40 @@ export function sqsRecord(body: string, receiveCount = 1): SQSRecord {
     messageAttributes: {},
     md5OfBody: "",
     eventSource: "aws:sqs",
-    eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:uploads",
+    eventSourceARN: `arn:aws:sqs:${TWIN.region}:${TWIN.accountId}:${TWIN.queueName}`,
     awsRegion: "us-east-1",
   };
 }
 
-/** The processor wired to fake S3, Athena (DuckDB underneath) and SQS, with a simulated clock. */
+/**
+ * The processor wired to the AWS twin (S3, Athena with DuckDB underneath, SQS), every call authorized
+ * against the processor role's policy as the program declares it, with a simulated clock.
+ */
 export class ProcessorHarness {
-  readonly s3 = new FakeS3();
-  readonly athena = new FakeAthena(this.s3, OUTPUT);
-  readonly sqs = mockClient(SQSClient);
-  readonly deadLetters: SendMessageCommandInput[] = [];
+  readonly twin: AwsTwin;
+  readonly s3;
+  readonly athena;
   readonly telemetry = recordingTelemetry();
   /** Simulated milliseconds spent sleeping between Athena status checks. */
   clock = 0;
   now = new Date("2026-11-27T09:00:00Z");
-  failDeadLetterSends = 0;
+  settings: ProcessorSettings = SETTINGS;
   /** Time budget of the next invocation, in simulated milliseconds. */
   budgetMs = 300_000;
 
-  constructor() {
-    this.sqs.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => {
-      if (this.failDeadLetterSends > 0) {
-        this.failDeadLetterSends--;
-        throw Object.assign(new Error("ServiceUnavailable"), { name: "ServiceUnavailable", $metadata: { httpStatusCode: 503 } });
-      }
-      this.deadLetters.push(input);
-      return { MessageId: `dlq-${this.deadLetters.length}` };
-    });
+  constructor(options: AwsTwinOptions = {}) {
+    this.twin = new AwsTwin(options);
+    this.s3 = this.twin.s3;
+    this.athena = this.twin.athena;
+  }
+
+  /** Messages the processor sent to the dead-letter queue. */
+  get deadLetters(): SendMessageCommandInput[] {
+    return this.twin.sqs.sent.filter((m) => m.QueueUrl === this.settings.deadLetterQueueUrl);
+  }
+
+  set failDeadLetterSends(n: number) {
+    this.twin.sqs.failSends = n;
   }
 
   upload(key: string, body: Buffer | string): SQSRecord {
@@ -126,7 +121,7 @@ export class ProcessorHarness {
   }
 
   remove(key: string): SQSRecord {
-    this.s3.bucket(RAW).delete(key);
+    this.s3.remove(RAW, key);
     return sqsRecord(s3EventBody([{ key, removed: true }]));
   }
 
@@ -135,10 +130,10 @@ export class ProcessorHarness {
     const started = this.clock;
     const event: SQSEvent = { Records: records };
     return handleUploadBatch(event, { getRemainingTimeInMillis: () => budgetMs - (this.clock - started) }, {
-      settings: SETTINGS,
+      settings: this.settings,
       s3: this.s3.client(),
       athena: this.athena.client(),
-      sqs: new SQSClient({ region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 1 }),
+      sqs: this.twin.sqs.client(),
       telemetry: this.telemetry,
       validate: createFacilityValidator(),
       now: () => this.now,
@@ -159,9 +154,14 @@ export class ProcessorHarness {
     return this.s3.text(OUTPUT, key).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
+  /** The single curated (or quarantine) object of an upload, whatever its version. */
+  derivedKey(area: "curated" | "quarantine", sourceKey: string): string {
+    const found = this.s3.keys(OUTPUT, derivedPrefix(area, sourceKey));
+    if (found.length !== 1) throw new Error(`expected one ${area} object for ${sourceKey}, found ${found.join(", ") || "none"}`);
+    return found[0];
+  }
+
   restore(): void {
-    this.s3.restore();
-    this.athena.restore();
-    this.sqs.restore();
+    this.twin.restore();
   }
 }
