@@ -1,5 +1,6 @@
 import { anonymousPrincipal, runSimulation } from "@cloud-copilot/iam-simulate";
 import { expect } from "chai";
+import { processorPolicy } from "../../infra/processor-policy";
 import { ACCOUNT, ProgramRun, REGION, runProgram } from "./harness";
 
 type Decision = "Allowed" | "ExplicitlyDenied" | "ImplicitlyDenied";
@@ -69,6 +70,9 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "check the latest report before replacing it", ...processor("s3:GetObject", () => `${out}/reports/facility-metrics/latest.json`) },
     { why: "let Athena write its results", ...processor("s3:PutObject", () => `${out}/athena-results/q.csv`) },
     { why: "list the curated objects (fingerprint, Athena)", ...processor("s3:ListBucket", () => out, { "s3:prefix": "curated/" }) },
+    { why: "list an upload's quarantine versions to drop superseded ones", ...processor("s3:ListBucket", () => out, { "s3:prefix": "quarantine/a-1." }) },
+    { why: "list the raw bucket, so a deleted upload reads 404 rather than 403", ...processor("s3:ListBucket", () => raw) },
+    { why: "shorten a failed message's retry delay", ...processor("sqs:ChangeMessageVisibility", () => queue) },
     { why: "start a report query", ...processor("athena:StartQueryExecution", () => workgroup) },
     { why: "poll it", ...processor("athena:GetQueryExecution", () => workgroup) },
     { why: "read its results", ...processor("athena:GetQueryResults", () => workgroup) },
@@ -90,6 +94,9 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "delete reports", ...processor("s3:DeleteObject", () => `${out}/reports/facility-metrics/latest.json`) },
     { why: "read the access logs", ...processor("s3:GetObject", () => `arn:aws:s3:::${String(run.outputs.accessLogBucketName)}/raw/x`) },
     { why: "list the report prefix", ...processor("s3:ListBucket", () => out, { "s3:prefix": "reports/" }) },
+    // An object request carries no s3:prefix, so this is what decides 403 vs 404 for a missing report key:
+    // the processor never relies on it (it creates `latest` with If-None-Match first).
+    { why: "list the output bucket without a prefix", ...processor("s3:ListBucket", () => out) },
     { why: "change a bucket policy", ...processor("s3:PutBucketPolicy", () => out) },
     { why: "run queries in another workgroup", ...processor("athena:StartQueryExecution", () => `arn:aws:athena:${REGION}:${ACCOUNT}:workgroup/primary`) },
     { why: "read another table", ...processor("glue:GetTable", () => glue("table/facility_dev_catalog/patients")) },
@@ -152,5 +159,29 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
       expect(await put("logging.s3.amazonaws.com", { "aws:SourceArn": "arn:aws:s3:::stranger", "aws:SourceAccount": ACCOUNT })).to.not.equal("Allowed");
       expect(await put(foreign, {})).to.not.equal("Allowed");
     });
+  });
+});
+
+describe("one source for the processor's permissions", () => {
+  it("the role policy the program registers is processorPolicy over the stack's resolved ARNs", async () => {
+    const run = await runProgram("dev");
+    const registered = JSON.parse(run.one("aws:iam/rolePolicy:RolePolicy").inputs.policy as string) as unknown;
+    const arn = (type: string, nameContains: string) => String(run.one(type, nameContains).state.arn);
+    const expected = processorPolicy({
+      rawBucketArn: `arn:aws:s3:::${String(run.outputs.rawBucketName)}`,
+      outputBucketArn: `arn:aws:s3:::${String(run.outputs.outputBucketName)}`,
+      workgroupArn: arn("aws:athena/workgroup:Workgroup", ""),
+      kmsKeyArn: arn("aws:kms/key:Key", ""),
+      queueArn: arn("aws:sqs/queue:Queue", "uploads"),
+      deadLetterQueueArn: arn("aws:sqs/queue:Queue", "dlq"),
+      logGroupArn: arn("aws:cloudwatch/logGroup:LogGroup", ""),
+      region: REGION,
+      accountId: ACCOUNT,
+      partition: "aws",
+      database: String(run.outputs.glueDatabase),
+      table: String(run.outputs.glueTable),
+      inVpc: false,
+    });
+    expect(registered).to.deep.equal(expected);
   });
 });
