@@ -4,6 +4,33 @@ import * as pulumi from "@pulumi/pulumi";
 
 const VPC_CIDR = "10.42.0.0/16";
 
+/** Services the processor reaches through interface endpoints (S3 goes through the gateway endpoint). */
+export const INTERFACE_SERVICES = ["athena", "sqs"] as const;
+
+export interface PlacedSubnet {
+  id: string;
+  availabilityZone: string;
+}
+
+/**
+ * The subnets an interface endpoint of a service can go into: those in a zone the service is offered
+ * in. None is an error: the processor could not reach the service, so the preview stops here instead
+ * of AWS rejecting the endpoint (or the function timing out) after deploy.
+ */
+export function subnetsOffering(service: string, offeredZones: string[], subnets: PlacedSubnet[]): string[] {
+  const offered = new Set(offeredZones);
+  const usable = subnets.filter((s) => offered.has(s.availabilityZone)).map((s) => s.id);
+  if (usable.length === 0) {
+    const zonesOf = [...new Set(subnets.map((s) => s.availabilityZone))].sort();
+    throw new Error(
+      `VPC endpoint service ${service} is offered in ${[...offeredZones].sort().join(", ") || "no availability zone"}, ` +
+      `but the processor's subnets are in ${zonesOf.join(", ") || "no availability zone"}: no subnet can hold its interface endpoint. ` +
+      `Place the network in zones the service offers (aws ec2 describe-vpc-endpoint-services --service-names ${service}), or turn off enableVpc.`,
+    );
+  }
+  return usable;
+}
+
 /**
  * Optional private network for the processor: isolated subnets in two availability zones, no NAT and
  * no internet route. The processor reaches S3 through a gateway endpoint and Athena and SQS (its
@@ -53,13 +80,19 @@ export class Network extends pulumi.ComponentResource {
       ingress: [{ protocol: "tcp", fromPort: 443, toPort: 443, securityGroups: [this.functionSecurityGroup.id], description: "Processor" }],
     }, child);
 
-    for (const service of ["athena", "sqs"]) {
+    // Interface endpoints exist only in some availability zones of a region (DescribeVpcEndpointServices
+    // lists them per service as AvailabilityZones), and AWS refuses an endpoint subnet in any other zone.
+    // So each endpoint gets only the subnets whose zone its service lists.
+    const subnets = this.subnetIds.apply((ids) => pulumi.all(ids.map((id) => aws.ec2.getSubnetOutput({ id }, child)
+      .apply((s) => ({ id, availabilityZone: s.availabilityZone })))));
+    for (const service of INTERFACE_SERVICES) {
+      const offered = aws.ec2.getVpcEndpointServiceOutput({ service, serviceType: "Interface" }, child);
       new aws.ec2.VpcEndpoint(`${name}-${service}`, {
         vpcId,
-        serviceName: pulumi.interpolate`com.amazonaws.${region}.${service}`,
+        serviceName: offered.serviceName,
         vpcEndpointType: "Interface",
         privateDnsEnabled: true,
-        subnetIds: this.subnetIds,
+        subnetIds: pulumi.all([offered.serviceName, offered.availabilityZones, subnets]).apply(([serviceName, zones, all]) => subnetsOffering(serviceName, zones, all)),
         securityGroupIds: [endpointGroup.id],
       }, child);
     }

@@ -61,11 +61,23 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
   }
 }
 
-const calls: Record<string, Record<string, unknown>> = {
-  "aws:index/getCallerIdentity:getCallerIdentity": { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/ci`, userId: "AIDA" },
-  "aws:index/getRegion:getRegion": { name: REGION, region: REGION },
-  "aws:index/getPartition:getPartition": { partition: "aws", dnsSuffix: "amazonaws.com" },
-  "aws:ec2/getRouteTables:getRouteTables": { ids: ["rtb-1", "rtb-2"] },
+/** A mocked data-source call: its result, given the call's arguments. */
+export type CallMock = (args: Record<string, unknown>) => Record<string, unknown>;
+
+/** The zone of each isolated subnet the mocked awsx Vpc returns. */
+export const SUBNET_ZONES: Record<string, string> = { "subnet-a": `${REGION}a`, "subnet-b": `${REGION}b` };
+
+/** A VPC endpoint service offered in the given zones, as `aws.ec2.getVpcEndpointService` returns it. */
+export const endpointServiceIn = (zones: string[]): CallMock => (args) =>
+  ({ service: args.service, serviceName: `com.amazonaws.${REGION}.${String(args.service)}`, serviceType: "Interface", availabilityZones: zones });
+
+const calls: Record<string, CallMock> = {
+  "aws:index/getCallerIdentity:getCallerIdentity": () => ({ accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/ci`, userId: "AIDA" }),
+  "aws:index/getRegion:getRegion": () => ({ name: REGION, region: REGION }),
+  "aws:index/getPartition:getPartition": () => ({ partition: "aws", dnsSuffix: "amazonaws.com" }),
+  "aws:ec2/getRouteTables:getRouteTables": () => ({ ids: ["rtb-1", "rtb-2"] }),
+  "aws:ec2/getSubnet:getSubnet": (args) => ({ id: args.id, availabilityZone: SUBNET_ZONES[String(args.id)] }),
+  "aws:ec2/getVpcEndpointService:getVpcEndpointService": endpointServiceIn([`${REGION}a`, `${REGION}b`, `${REGION}c`]),
 };
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -80,10 +92,11 @@ export function stackFileConfig(stack: string): Record<string, string> {
 
 /**
  * Runs index.ts for a stack under Pulumi mocks, with the config of `Pulumi.<stack>.yaml` plus the given
- * overrides (keys without the project prefix), and returns every registered resource. Nothing is
+ * overrides (keys without the project prefix) and data-source calls answered by `callOverrides` where
+ * given, and returns every registered resource. Nothing is
  * deployed; the provider never runs.
  */
-export async function runProgram(stack: string, overrides: Record<string, string> = {}): Promise<ProgramRun> {
+export async function runProgram(stack: string, overrides: Record<string, string> = {}, callOverrides: Record<string, CallMock> = {}): Promise<ProgramRun> {
   const resources: Registered[] = [];
   const project = "facility-pipeline";
   const all: Record<string, string> = { "aws:region": REGION, ...stackFileConfig(stack) };
@@ -105,9 +118,9 @@ export async function runProgram(stack: string, overrides: Record<string, string
       return { id, state };
     },
     call(args) {
-      const result = calls[args.token];
-      if (!result) throw new Error(`unmocked call ${args.token}`);
-      return result;
+      const mock = callOverrides[args.token] ?? calls[args.token];
+      if (!mock) throw new Error(`unmocked call ${args.token}`);
+      return mock(args.inputs as Record<string, unknown>);
     },
   }, project, stack, false);
 
