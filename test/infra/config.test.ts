@@ -62,4 +62,22 @@ describe("stack config validation", () => {
       batchWindowSeconds: "300", maxConcurrency: "2", athenaBytesScannedCutoffMb: "10", lambdaRuntime: "nodejs24.x",
       rawBucketName: "abc" })).to.not.throw();
   });
+
+  describe("the oldest-upload alarm sits above the longest legitimate wait", () => {
+    // Defaults: 20 s window, 4 receives of up to 300 s, 30 + 60 + 120 s of backoff between them.
+    it("derives the threshold when left at 0: 20 + 4 x 300 + 210 = 1430 s, to the next minute", () => {
+      expect(parse({}).oldestUploadAgeAlarmSeconds).to.equal(1440);
+    });
+
+    it("rejects a threshold that ordinary retries would cross, naming the minimum", () => {
+      expect(problemsOf({ oldestUploadAgeAlarmSeconds: "900" })).to.deep.equal([
+        "facility-pipeline:oldestUploadAgeAlarmSeconds = 900 is below 1430 s, the longest an upload can legitimately take with these settings (it would fire on ordinary retries): set at least 1430, or 0 for automatic",
+      ]);
+      expect(parse({ oldestUploadAgeAlarmSeconds: "1430" }).oldestUploadAgeAlarmSeconds).to.equal(1430);
+    });
+
+    it("follows the retry settings", () => {
+      expect(parse({ maxRetries: "0", lambdaTimeoutSeconds: "60", batchWindowSeconds: "0" }).oldestUploadAgeAlarmSeconds).to.equal(60);
+    });
+  });
 });
