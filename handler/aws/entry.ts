@@ -100,6 +100,7 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
       telemetry.info("reports written", {
         reports: result.reports.run.reports.map((r) => ({ report: r.report, rows: r.rows, executionId: r.executionId, latestUpdated: r.latestUpdated })),
         curatedObjects: result.reports.run.curatedObjects,
+        summaryPage: result.reports.summary.runKey,
       });
     }
   }

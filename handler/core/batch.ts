@@ -6,6 +6,7 @@ import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
 import { isAcceptedName } from "./keys";
 import { Deadline, OutputStore, QueryEngine, SourceStore, Telemetry } from "./ports";
 import { ReportRunResult, runReports } from "./report-run";
+import { SummaryPageWritten, writeSummaryPage } from "./summary-page";
 
 export interface BatchDeps {
   source: SourceStore;
@@ -34,7 +35,7 @@ export type FileOutcome =
 export interface BatchResult {
   files: FileOutcome[];
   /** Absent when nothing changed; an error when the report run failed. */
-  reports?: { ok: true; run: ReportRunResult } | { ok: false; error: unknown };
+  reports?: { ok: true; run: ReportRunResult; summary: SummaryPageWritten } | { ok: false; error: unknown };
 }
 
 /**
@@ -48,7 +49,9 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   if (changed.length === 0) return { files };
   try {
     const run = await runReports(deps.reports, deps.context, changed.map((f) => f.key), deps);
-    return { files, reports: { ok: true, run } };
+    // A separate step after the reports: one page over all of them and this batch's uploads.
+    const summary = await writeSummaryPage(run, files, deps.output);
+    return { files, reports: { ok: true, run, summary } };
   } catch (error) {
     deps.telemetry.error("report run failed", { error: messageOf(error) });
     return { files, reports: { ok: false, error } };

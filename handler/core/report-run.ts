@@ -4,7 +4,7 @@ import { curatedRowSchema } from "../schema/facility";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { Deadline, OutputStore, QueryEngine, Telemetry } from "./ports";
-import { estimatedCostUsd, ReportDocument, toCsv, typedRows } from "./results";
+import { estimatedCostUsd, ReportDocument, reportCsv, typedRows } from "./results";
 
 export interface ReportRunDeps {
   output: OutputStore;
@@ -121,7 +121,7 @@ async function runOne(report: ReportDefinition, inputs: RunInputs, deps: ReportR
     results: rows,
   };
   const json = `${JSON.stringify(document, null, 2)}\n`;
-  const csv = toCsv(report.columns, rows);
+  const csv = reportCsv(document);
   const base = `${OUTPUT_LAYOUT.reports}${report.name}`;
   const run = `${base}/runs/${inputs.context.asOf}/${token.slice(0, 16)}`;
   await Promise.all([

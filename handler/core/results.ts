@@ -58,6 +58,27 @@ export function toCsv(columns: ReportColumn[], rows: Row[]): string {
   return `${lines.join("\r\n")}\r\n`;
 }
 
+/**
+ * Byte order mark written at the start of every report CSV. Excel decodes a CSV without one in the
+ * machine's legacy code page (Windows-1252 in most of the Americas and Europe), so a facility named
+ * "Clínica San José" would show as "ClÃ­nica San JosÃ©"; with it, Excel reads UTF-8. Programs should
+ * read the JSON, whose values are typed; of CSV readers, DuckDB skips the mark, and Python's csv module
+ * does with `encoding="utf-8-sig"` (plain "utf-8" keeps it in the first header).
+ */
+export const CSV_BOM = "\uFEFF";
+
+/**
+ * The CSV of one report run, readable on its own: a report whose results depend on the as-of date
+ * carries it in a leading `as_of` column, since a CSV has no place for the JSON's metadata and
+ * `latest.csv` is otherwise indistinguishable from yesterday's copy.
+ */
+export function reportCsv(document: Pick<ReportDocument, "as_of" | "parameters" | "columns" | "results">): string {
+  const dated = document.parameters.as_of !== undefined && !document.columns.some((c) => c.name === "as_of");
+  if (!dated) return CSV_BOM + toCsv(document.columns, document.results);
+  const columns: ReportColumn[] = [{ name: "as_of", type: "date" }, ...document.columns];
+  return CSV_BOM + toCsv(columns, document.results.map((r) => ({ as_of: document.as_of, ...r })));
+}
+
 /** The JSON written per report run: a superset of the original output's fields, values typed. */
 export interface ReportDocument {
   report: string;

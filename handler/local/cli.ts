@@ -183,6 +183,9 @@ export async function runOnce(options: CliOptions, changes: Change[], print: (s:
   if (result.reports?.ok) {
     for (const r of result.reports.run.reports) print(renderReport(r, options.out));
     print(`Reports as of ${options.asOf} over ${result.reports.run.curatedObjects} curated file(s), written to ${options.out}/reports/<report>/latest.{json,csv}`);
+    // HTML summary (written by processChanges): say where to open it.
+    const page = result.reports.summary.latestUpdated ? result.reports.summary.latestKey : result.reports.summary.runKey;
+    print(`Summary page: ${path.join(options.out, page)}`);
   } else if (result.reports) {
     print(`Reports failed: ${messageOf(result.reports.error)}`);
   } else {

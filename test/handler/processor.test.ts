@@ -43,7 +43,8 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     const curatedBytes = h.s3.keys(OUTPUT, "curated/").reduce((n, k) => n + h.s3.get(OUTPUT, k)!.body.length, 0);
     expect(byState.statistics).to.deep.equal({ bytes_scanned: curatedBytes, engine_execution_ms: 420, estimated_cost_usd: 0.000052 });
     expect(h.s3.text(OUTPUT, "reports/accreditation-by-state/latest.csv")).to.equal(
-      "state,accredited_facilities,total_employees,active_accreditations\r\nFL,2,210,2\r\nTX,2,850,3\r\nCA,1,1200,2\r\nNY,1,980,1\r\n");
+      "\uFEFFas_of,state,accredited_facilities,total_employees,active_accreditations\r\n"
+      + "2026-11-27,FL,2,210,2\r\n2026-11-27,TX,2,850,3\r\n2026-11-27,CA,1,1200,2\r\n2026-11-27,NY,1,980,1\r\n");
 
     const expiring = latest(h, "expiring-accreditations");
     expect(expiring.parameters).to.deep.equal({ as_of: "2026-11-27", months_ahead: 6, horizon: "2027-05-27" });

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { athenaLiteral, pollDelays } from "../../handler/aws/athena-engine";
-import { estimatedCostUsd, toCsv, typedRows } from "../../handler/core/results";
+import { CSV_BOM, estimatedCostUsd, reportCsv, toCsv, typedRows } from "../../handler/core/results";
 import { addMonths, bindParameters, placeholderCount, REPORTS, reportNamed } from "../../handler/reports/registry";
 
 describe("report registry", () => {
@@ -54,6 +54,28 @@ describe("report results", () => {
   it("writes RFC 4180 CSV: quotes, commas and line breaks escaped, NULL empty", () => {
     const csv = toCsv([{ name: "a", type: "string" }, { name: "b", type: "integer" }], [{ a: 'Say "hi", then\nleave', b: null }, { a: " padded", b: 3 }]);
     expect(csv).to.equal('a,b\r\n"Say ""hi"", then\nleave",\r\n" padded",3\r\n');
+  });
+
+  it("puts the as-of date in a leading as_of column of a date-dependent report's CSV, so the file stands alone", () => {
+    const csv = reportCsv({
+      as_of: "2026-11-27",
+      parameters: { as_of: "2026-11-27", months_ahead: 6, horizon: "2027-05-27" },
+      columns: [{ name: "facility_id", type: "string" }, { name: "days_remaining", type: "integer" }],
+      results: [{ facility_id: "F1", days_remaining: 3 }],
+    });
+    expect(csv).to.equal(`${CSV_BOM}as_of,facility_id,days_remaining\r\n2026-11-27,F1,3\r\n`);
+  });
+
+  it("leaves the as_of column out of a report that does not depend on the date", () => {
+    const csv = reportCsv({ as_of: "2026-11-27", parameters: {}, columns: [{ name: "facility_id", type: "string" }], results: [{ facility_id: "F1" }] });
+    expect(csv).to.equal(`${CSV_BOM}facility_id\r\nF1\r\n`);
+  });
+
+  it("starts every report CSV with a UTF-8 byte order mark, so Excel shows accented names as written", () => {
+    const csv = reportCsv({ as_of: "2026-11-27", parameters: {}, columns: [{ name: "facility_name", type: "string" }], results: [{ facility_name: "Clínica San José" }] });
+    const bytes = Buffer.from(csv, "utf8");
+    expect([...bytes.subarray(0, 3)]).to.deep.equal([0xef, 0xbb, 0xbf]);
+    expect(bytes.includes(Buffer.from("Clínica San José", "utf8"))).to.equal(true);
   });
 
   it("estimates Athena cost at $5/TB with the 10 MB minimum", () => {

@@ -20,7 +20,7 @@ describe("config schema, stack files and README agree", () => {
     }
   });
 
-  it("documents every key in the README config reference with its type and default", () => {
+  it("documents every key in the README config reference with its type, how to set it, default, allowed values and description", () => {
     const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
     const section = readme.split("\n## Config reference")[1]?.split("\n## ")[0] ?? "";
     const rows = section.split("\n").filter((l) => l.startsWith("| `"));
@@ -28,8 +28,12 @@ describe("config schema, stack files and README agree", () => {
     expect(documented).to.deep.equal(CONFIG_KEYS.map((k) => k.key));
     for (const k of CONFIG_KEYS) {
       const cells = rows[documented.indexOf(k.key)].split("|").map((c) => c.trim());
-      expect(cells[2], k.key).to.equal(k.kind);
+      // `pulumi config set` stores a value without --type as a string, which Pulumi.yaml's types reject.
+      const flag = { string: "", integer: " (`--type int`)", boolean: " (`--type bool`)" }[k.kind];
+      expect(cells[2], k.key).to.equal(`${k.kind}${flag}`);
       expect(cells[3], k.key).to.equal(k.default === "" ? "(none)" : `\`${String(k.default)}\``);
+      expect(cells[4], k.key).to.equal(k.allowed);
+      expect(cells[5], k.key).to.equal(k.description);
     }
   });
 

@@ -1,7 +1,10 @@
+import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { ConfigError, parseConfig } from "../../infra/config";
+import { closestKey, CONFIG_KEYS, ConfigError, parseConfig } from "../../infra/config";
+import { runProgram } from "./harness";
 
-const parse = (values: Record<string, string>) => parseConfig((k) => values[k], "facility-pipeline");
+// As Pulumi hands them over: every key set in the project's namespace, whether the program knows it or not.
+const parse = (values: Record<string, string>) => parseConfig((k) => values[k], "facility-pipeline", Object.keys(values));
 
 function problemsOf(values: Record<string, string>): string[] {
   try {
@@ -79,5 +82,72 @@ describe("stack config validation", () => {
     it("follows the retry settings", () => {
       expect(parse({ maxRetries: "0", lambdaTimeoutSeconds: "60", batchWindowSeconds: "0" }).oldestUploadAgeAlarmSeconds).to.equal(60);
     });
+  });
+
+  it("accepts exactly the range the README's allowed column shows for each integer key", () => {
+    for (const k of CONFIG_KEYS.filter((c) => c.kind === "integer")) {
+      const range = /^(\d+) to (\d+)$/.exec(k.allowed) ?? /^(\d+) or more$/.exec(k.allowed);
+      if (!range) continue;
+      const [min, max] = [Number(range[1]), range[2] === undefined ? undefined : Number(range[2])];
+      const problems = (n: number) => problemsOf({ [k.key]: String(n), ...(k.key === "batchSize" ? { batchWindowSeconds: "1" } : {}) });
+      expect(problems(min), `${k.key} = ${min}`).to.deep.equal([]);
+      expect(problems(min - 1), `${k.key} = ${min - 1}`).to.have.length(1);
+      if (max !== undefined) {
+        expect(problems(max), `${k.key} = ${max}`).to.deep.equal([]);
+        expect(problems(max + 1), `${k.key} = ${max + 1}`).to.have.length(1);
+      }
+    }
+  });
+
+  const misspelt: Array<[string, string, string]> = [
+    ["maxRetry", "maxRetries", "pulumi config set --type int maxRetries <value>"],
+    ["maxretries", "maxRetries", "pulumi config set --type int maxRetries <value>"],
+    ["lambdaMemory", "lambdaMemoryMb", "pulumi config set --type int lambdaMemoryMb <value>"],
+    ["timeout", "lambdaTimeoutSeconds", "pulumi config set --type int lambdaTimeoutSeconds <value>"],
+    ["enableVPC", "enableVpc", "pulumi config set --type bool enableVpc <value>"],
+    ["alarmEmial", "alarmEmail", "pulumi config set alarmEmail <value>"],
+  ];
+  for (const [typo, meant, command] of misspelt) {
+    it(`rejects the unknown key ${typo}, suggesting ${meant} and the command that sets it`, () => {
+      const problems = problemsOf({ [typo]: "4" });
+      expect(problems).to.have.length(1);
+      expect(problems[0]).to.equal(
+        `facility-pipeline:${typo} is not a setting of this program; did you mean ${meant}? (\`pulumi config rm ${typo}\`, then \`${command}\`)`);
+    });
+  }
+
+  it("rejects an unknown key that resembles none, listing the settings instead of guessing", () => {
+    const [problem] = problemsOf({ colour: "blue" });
+    expect(problem).to.match(/^facility-pipeline:colour is not a setting of this program \(`pulumi config rm colour`\); the settings are rawBucketName, /);
+    expect(closestKey("colour", CONFIG_KEYS.map((k) => k.key))).to.equal(undefined);
+  });
+
+  it("raises a pulumi.RunError, which `pulumi preview` prints without a stack trace, with how to fix it", () => {
+    let error: unknown;
+    try {
+      parse({ maxRetries: "11" });
+    } catch (e) {
+      error = e;
+    }
+    expect(pulumi.RunError.isInstance(error)).to.equal(true);
+    expect((error as Error).message).to.include("--type int").and.to.include("pulumi config rm <key>");
+  });
+});
+
+describe("stack config read by the program (mocked Pulumi runtime)", () => {
+  it("stops the program on an unknown key in the project namespace, with a RunError naming the key meant", async () => {
+    let error: unknown;
+    try {
+      await runProgram("dev", { maxRetry: "5" });
+    } catch (e) {
+      error = e;
+    }
+    expect(pulumi.RunError.isInstance(error), String(error)).to.equal(true);
+    expect((error as Error).message).to.include("facility-pipeline:maxRetry is not a setting of this program; did you mean maxRetries?");
+  });
+
+  it("leaves other namespaces alone (aws:region, aws:profile)", async () => {
+    const run = await runProgram("dev", { "aws:profile": "ops" });
+    expect(run.resources.length).to.be.greaterThan(40);
   });
 });
