@@ -93,12 +93,30 @@ function calendarProblems(value: unknown, path: string[], field: string, out: Fi
   }
 }
 
+/**
+ * Deepest nesting a record may have. The schema itself needs four levels (record, labs, a lab, its
+ * certifications); the cap bounds every walk over a record, however it was written.
+ */
+export const MAX_DEPTH = 64;
+
+/**
+ * A UTF-16 code unit of a surrogate pair standing alone. JSON can write one (`"\ud800"`) and
+ * `JSON.parse` keeps it, but it is not Unicode text: DuckDB refuses to read a file holding one while
+ * Athena reads it, so the two engines would disagree about the table.
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 /** Builds the validator from the generated source. Call once per process (cold start). */
 export function createFacilityValidator(): FacilityValidator {
   const check = loadValidator(VALIDATOR_SOURCE);
   const dates = datePaths(facilitySchema);
   return (value, writtenKeys) => {
     const normalized = normalizeInPlace(value);
+    if (normalized.tooDeep || normalized.illFormed) {
+      const found = locateHostile(value);
+      if (normalized.tooDeep) return { ok: false, problems: [{ field: found.tooDeep ?? "", reason: `the record is nested deeper than ${MAX_DEPTH} levels` }] };
+      return { ok: false, problems: found.illFormed };
+    }
     if (writtenKeys !== undefined && writtenKeys !== normalized.keys) return { ok: false, problems: [], duplicateKeys: true };
     const valid = check(value);
     const calendar: FieldProblem[] = [];
@@ -119,15 +137,25 @@ export function createFacilityValidator(): FacilityValidator {
   };
 }
 
+interface Normalized {
+  changed: boolean;
+  listsAdded: number;
+  keys: number;
+  /** Nested deeper than MAX_DEPTH: the walk stopped there, so `keys` is incomplete. */
+  tooDeep: boolean;
+  /** A string or a key holds a lone surrogate. */
+  illFormed: boolean;
+}
+
 /**
  * Forgiving clean-up before validation, in place (the parsed record is ours): trims strings,
  * upper-cases the state code, and treats a missing list as empty. Anything of the wrong type is left
  * alone for the validator to report.
  */
-function normalizeInPlace(value: unknown): { changed: boolean; listsAdded: number; keys: number } {
-  if (!isObject(value)) return { changed: false, listsAdded: 0, keys: 0 };
-  const walk = { changed: false, keys: 0 };
-  trimStrings(value, walk);
+function normalizeInPlace(value: unknown): Normalized {
+  if (!isObject(value)) return { changed: false, listsAdded: 0, keys: 0, tooDeep: false, illFormed: false };
+  const walk = trimStrings(value);
+  if (walk.tooDeep || walk.illFormed) return { ...walk, listsAdded: 0 };
   let changed = walk.changed;
   let listsAdded = 0;
   for (const list of ["services", "labs", "accreditations"]) {
@@ -145,32 +173,85 @@ function normalizeInPlace(value: unknown): { changed: boolean; listsAdded: numbe
       changed = true;
     }
   }
-  return { changed, listsAdded, keys: walk.keys };
+  return { ...walk, changed, listsAdded };
 }
 
-/** Trims every string in place, noting whether any changed, and counts the keys of every object. */
-function trimStrings(v: Record<string, unknown> | unknown[], walk: { changed: boolean; keys: number }): void {
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) trimAt(v as unknown as Record<number, unknown>, i, walk);
-    return;
-  }
-  for (const k in v) {
-    walk.keys++;
-    trimAt(v, k, walk);
-  }
-}
+type Container = Record<string | number, unknown>;
 
-function trimAt<K extends string | number>(container: Record<K, unknown>, key: K, walk: { changed: boolean; keys: number }): void {
-  const x = container[key];
-  if (typeof x === "string") {
-    const t = x.trim();
-    if (t.length !== x.length) {
-      container[key] = t;
-      walk.changed = true;
+/**
+ * Trims every string in place, noting whether any changed, and counts the keys of every object.
+ * Iterative with a depth cap: a recursive walk overflows the call stack on a record a few thousand
+ * levels deep (8 KB of `[`), which `JSON.parse` itself accepts.
+ */
+function trimStrings(root: Record<string, unknown>): Omit<Normalized, "listsAdded"> {
+  const walk = { changed: false, keys: 0, tooDeep: false, illFormed: false };
+  const containers: Container[] = [root];
+  const depths: number[] = [1];
+  while (containers.length > 0) {
+    const v = containers.pop()!;
+    const depth = depths.pop()!;
+    const visit = (key: string | number) => {
+      const x = v[key];
+      if (typeof x === "string") {
+        const t = x.trim();
+        if (t.length !== x.length) {
+          v[key] = t;
+          walk.changed = true;
+        }
+        if (LONE_SURROGATE.test(x)) walk.illFormed = true;
+      } else if (typeof x === "object" && x !== null) {
+        if (depth >= MAX_DEPTH) {
+          walk.tooDeep = true;
+        } else {
+          containers.push(x as Container);
+          depths.push(depth + 1);
+        }
+      }
+    };
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) visit(i);
+    } else {
+      for (const k in v) {
+        walk.keys++;
+        if (LONE_SURROGATE.test(k)) walk.illFormed = true;
+        visit(k);
+      }
     }
-  } else if (typeof x === "object" && x !== null) {
-    trimStrings(x as Record<string, unknown>, walk);
+    if (walk.tooDeep) break;
   }
+  return walk;
+}
+
+/**
+ * The slow path for a record the walk flagged: where it is too deep (its top-level field) and every
+ * field whose value or name is not well-formed Unicode. Also iterative and depth-capped.
+ */
+function locateHostile(root: unknown): { tooDeep?: string; illFormed: FieldProblem[] } {
+  const illFormed: FieldProblem[] = [];
+  let tooDeep: string | undefined;
+  const todo: Array<{ v: unknown; path: string; depth: number }> = [{ v: root, path: "", depth: 1 }];
+  const shown = (name: string) => name.replace(/\p{Surrogate}/gu, "\ufffd");
+  while (todo.length > 0 && tooDeep === undefined) {
+    const { v, path, depth } = todo.pop()!;
+    const children: Array<[string, unknown]> = Array.isArray(v)
+      ? v.map((x, i) => [`${path}[${i}]`, x])
+      : Object.entries(v as Record<string, unknown>).map(([k, x]) => {
+          const here = path ? `${path}.${shown(k)}` : shown(k);
+          if (LONE_SURROGATE.test(k)) illFormed.push({ field: here, reason: "the field name is not well-formed Unicode (it holds a lone surrogate)" });
+          return [here, x];
+        });
+    for (const [here, x] of children) {
+      if (typeof x === "string" && LONE_SURROGATE.test(x)) {
+        illFormed.push({ field: here, reason: "is not well-formed Unicode (it holds a lone surrogate, which JSON can escape but no text encoding can hold)" });
+      } else if (typeof x === "object" && x !== null) {
+        if (depth >= MAX_DEPTH) tooDeep = here.split(/[.[]/)[0];
+        else todo.push({ v: x, path: here, depth: depth + 1 });
+      }
+    }
+  }
+  // Depth-first from the end: put the fields back in the order they were written.
+  illFormed.reverse();
+  return { tooDeep, illFormed };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

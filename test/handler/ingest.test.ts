@@ -21,9 +21,9 @@ export const facility = (id: string, extra: Record<string, unknown> = {}) => ({
 });
 const line = (o: unknown) => JSON.stringify(o);
 
-async function ingest(key: string, content: Buffer | string, chunkSize?: number) {
+async function ingest(key: string, content: Buffer | string, chunkSize?: number, maxRecordBytes = 2048) {
   const store = new MemoryStore();
-  const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes: 2048 });
+  const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes });
   const curated = store.objects.has(curatedKey(key))
     ? gunzipSync(store.objects.get(curatedKey(key))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
     : [];
@@ -41,6 +41,7 @@ interface Case {
   accepted: number;
   /** Expected quarantine entries as "line:field:reason-pattern". */
   rejects: Array<[number, string, RegExp]>;
+  maxRecordBytes?: number;
 }
 
 const cases: Case[] = [
@@ -61,6 +62,14 @@ const cases: Case[] = [
   { name: "a zip archive named .gz", key: "a.json.gz", content: Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(20)]), outcome: "rejected", accepted: 0, rejects: [[1, "", /zip archive/]] },
   { name: "damaged gzip", key: "a.ndjson.gz", content: gzipSync(`${line(facility("1"))}\n`).subarray(0, 30), outcome: "rejected", accepted: 0, rejects: [[1, "", /gzip data is damaged or truncated/]] },
   { name: "UTF-16 text", key: "a.json", content: Buffer.from(`\ufeff${line([facility("1")])}`, "utf16le"), outcome: "rejected", accepted: 0, rejects: [[1, "", /UTF-16/]] },
+  // A record nested thousands of levels deep used to overflow the stack of the normalizing walk and
+  // cost the whole file (the Lambda retried it into the dead-letter queue).
+  { name: "a record nested 5,000 levels deep in an unknown field", key: "a.ndjson", content: `${line(facility("1")).slice(0, -1)},"notes":${"[".repeat(5000)}${"]".repeat(5000)}}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "notes", /nested deeper than 64 levels/]], maxRecordBytes: 65536 },
+  { name: "a record nested 5,000 levels deep in a list field", key: "a.ndjson", content: `${line(facility("1", { services: "X" })).replace('"X"', `${"[".repeat(5000)}${"]".repeat(5000)}`)}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "services", /nested deeper than 64 levels/]], maxRecordBytes: 65536 },
+  // DuckDB refuses to read a curated file holding one, Athena reads it: the engines would disagree.
+  { name: "a lone surrogate in a string", key: "a.ndjson", content: `${line(facility("1")).replace('"Facility 1"', '"a\\ud800b"')}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "facility_name", /not well-formed Unicode/]] },
+  { name: "a lone low surrogate deep in a list", key: "a.json", content: `[${line(facility("1")).replace('"CLIA"', '"x\\udc00"')}]`, outcome: "rejected", accepted: 0, rejects: [[1, "labs[0].certifications[0]", /not well-formed Unicode/]] },
+  { name: "a lone surrogate in an unknown field's name", key: "a.ndjson", content: `${line(facility("1")).slice(0, -1)},"n\\ud83d":1}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "n\ufffd", /field name is not well-formed Unicode/]] },
   { name: "invalid UTF-8 after a valid line", key: "a.ndjson", content: Buffer.concat([Buffer.from(`${line(facility("1"))}\n`), Buffer.from([0xc3, 0x28, 0x0a])]), outcome: "partially-curated", accepted: 1, rejects: [[2, "", /not valid UTF-8/]] },
 ];
 
@@ -68,7 +77,7 @@ describe("ingest of one upload", () => {
   for (const c of cases) {
     it(`${c.name}: ${c.outcome}, ${c.accepted} accepted, ${c.rejects.length} quarantined`, async () => {
       for (const chunkSize of [7, 65536]) {
-        const { result, curated, quarantine } = await ingest(c.key, c.content, chunkSize);
+        const { result, curated, quarantine } = await ingest(c.key, c.content, chunkSize, c.maxRecordBytes);
         expect(result.outcome, `chunk ${chunkSize}`).to.equal(c.outcome);
         expect(result.accepted).to.equal(c.accepted);
         expect(curated).to.have.length(c.accepted);
