@@ -122,6 +122,29 @@ describe("local mode (npm start)", () => {
     expect(report(after.summary, "facility-metrics").map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
   });
 
+  describe("hostile inputs and output folders", () => {
+    it("runs the reports over an empty table (every record rejected): zero rows, exit 0; 1 only with --strict", async () => {
+      const file = path.join(root, "sample-data/bad/missing-fields.ndjson");
+      const loose = await run([file, "--out", path.join(tmp, "a"), "--json"]);
+      expect(loose.summary!.files[0]).to.include({ status: "rejected", accepted: 0 });
+      expect(loose.summary!.reports.map((r) => [r.report, r.rows])).to.deep.equal([
+        ["accreditation-by-state", 0], ["facility-metrics", 0], ["expiring-accreditations", 0],
+      ]);
+      expect(loose.code).to.equal(0);
+      expect((await run([file, "--out", path.join(tmp, "b"), "--strict", "--json"])).code).to.equal(1);
+    });
+
+    it("reads only its own --out folder when the name holds glob characters", async () => {
+      // DuckDB treats every file name it is given as a glob pattern: `o[1]` would also match `o1`.
+      await run([sample("facilities-array.json"), "--out", path.join(tmp, "o1"), "--json"]);
+      for (const name of ["o[1]", "o*", "o?"]) {
+        const { code, summary } = await run([sample("facilities.ndjson"), "--out", path.join(tmp, name), "--as-of", "2026-11-27", "--json"]);
+        expect(code, name).to.equal(0);
+        expect(report(summary, "facility-metrics").map((r) => r.facility_id), name).to.deep.equal(["F001", "F002", "F003"]);
+      }
+    });
+  });
+
   describe("exit codes", () => {
     it("0 when records are rejected but reported; 1 with --strict", async () => {
       const file = path.join(root, "sample-data/bad/mixed-good-and-bad.ndjson");
