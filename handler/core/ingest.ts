@@ -28,10 +28,18 @@ export interface IngestResult {
   fileProblems: string[];
   /** Fields not in the schema, with how many records carried them (kept out of the table). */
   unknownFields: Record<string, number>;
+  /**
+   * Accepted records whose facility_id an earlier record of this upload already had (the last one
+   * wins in reports). Exact up to DUPLICATE_TRACKING_LIMIT distinct ids, a lower bound beyond.
+   */
+  duplicateIds: number;
   bytesRead: number;
   curatedKey?: string;
   quarantineKey?: string;
 }
+
+/** Distinct facility ids remembered per upload for the duplicate count: bounds memory on huge files. */
+export const DUPLICATE_TRACKING_LIMIT = 1_000_000;
 
 /** One line of a quarantine object. */
 export interface QuarantineEntry {
@@ -64,9 +72,16 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
   const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key), { gzip: false, contentType: "application/x-ndjson" });
   const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
   const decoded = decode(source.body);
-  const curatedLine = curatedLineWriter({ sourceKey: source.key, sourceVersion: source.version, ingestTime: source.lastModified });
+  const curatedLine = curatedLineWriter({
+    sourceKey: source.key,
+    sourceVersion: source.version,
+    ingestTime: source.lastModified,
+    uploadTime: source.uploadedAt ?? source.lastModified,
+  });
   const fileProblems: string[] = [];
   const unknownFields: Record<string, number> = {};
+  const seenIds = new Set<string>();
+  let duplicateIds = 0;
 
   const reject = (line: number, index: number | null, errors: FieldProblem[], raw?: string) => {
     const entry: QuarantineEntry = { source_key: source.key, source_version: source.version, line, index, errors };
@@ -82,8 +97,11 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       reject(piece.line, piece.index, [{ field: "", reason: piece.reason }], piece.raw);
     } else {
       const problems = checkRecord(piece.text, piece.colons, deps.validate, (row) => {
-        curated.addLine(curatedLine(row.facility, piece.line, row.asWritten && piece.oneLine ? piece.text : undefined));
+        curated.addLine(curatedLine(row.facility, piece.line, piece.index, row.asWritten && piece.oneLine ? piece.text : undefined));
         for (const f of row.unknownFields) unknownFields[f] = (unknownFields[f] ?? 0) + 1;
+        const id = row.facility.facility_id;
+        if (seenIds.has(id)) duplicateIds++;
+        else if (seenIds.size < DUPLICATE_TRACKING_LIMIT) seenIds.add(id);
       });
       if (problems) reject(piece.line, piece.index, problems, piece.text);
     }
@@ -114,6 +132,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       rejected,
       fileProblems,
       unknownFields,
+      duplicateIds,
       bytesRead: decoded.bytesRead(),
       curatedKey: hasCurated ? curated.key : undefined,
       quarantineKey: hasQuarantine ? quarantine.key : undefined,

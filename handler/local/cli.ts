@@ -202,7 +202,7 @@ function jsonSummary(options: CliOptions, result: BatchResult, exitCode: number)
           const r = f.result;
           return {
             file: f.key, status: r.outcome, accepted: r.accepted, rejected: r.rejected, file_problems: r.fileProblems,
-            unknown_fields: r.unknownFields, curated: r.curatedKey ?? null, quarantine: r.quarantineKey ?? null,
+            unknown_fields: r.unknownFields, duplicate_ids: r.duplicateIds, curated: r.curatedKey ?? null, quarantine: r.quarantineKey ?? null,
           };
         }
         case "failed":

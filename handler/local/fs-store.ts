@@ -27,6 +27,7 @@ export function fsSourceStore(cwd = process.cwd()): SourceStore {
         key,
         version: `${stat.size}-${Math.trunc(stat.mtimeMs)}`,
         lastModified: stat.mtime.toISOString(),
+        uploadedAt: stat.mtime.toISOString(),
         body: createReadStream(resolve(key), { highWaterMark: 1024 * 1024 }),
       };
     },

@@ -45,6 +45,7 @@ export function renderFile(f: FileOutcome, outDir: string, rejectLines: string[]
       const head = r.outcome === "curated" || r.outcome === "empty" ? "ok" : r.outcome === "rejected" ? "x " : "! ";
       const parts = [`${r.accepted} accepted`];
       if (r.rejected > 0) parts.push(`${r.rejected} rejected`);
+      if (r.duplicateIds > 0) parts.push(`${r.duplicateIds} repeated facility_id (the last record of each counts)`);
       if (r.fileProblems.length > 0) parts.push(r.fileProblems.join("; "));
       const unknown = Object.keys(r.unknownFields);
       if (unknown.length > 0) parts.push(`fields not in the schema, left out: ${unknown.join(", ")}`);

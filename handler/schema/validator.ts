@@ -349,6 +349,7 @@ export interface IngestFields {
   sourceKey: string;
   sourceVersion: string;
   ingestTime: string;
+  uploadTime: string;
 }
 
 /**
@@ -356,11 +357,11 @@ export interface IngestFields {
  * that is the same for every row of an upload is encoded once.
  */
 /** `text`, when given, must be the record's own JSON on one line, as it validated. */
-export function curatedLineWriter(ingest: IngestFields): (f: Facility, line: number, text?: string) => string {
-  const suffix = `"ingest_source_key":${JSON.stringify(ingest.sourceKey)},"ingest_source_version":${JSON.stringify(ingest.sourceVersion)},"ingest_time":${JSON.stringify(ingest.ingestTime)},"ingest_line":`;
-  return (f, line, text) => {
+export function curatedLineWriter(ingest: IngestFields): (f: Facility, line: number, index: number, text?: string) => string {
+  const suffix = `"ingest_source_key":${JSON.stringify(ingest.sourceKey)},"ingest_source_version":${JSON.stringify(ingest.sourceVersion)},"ingest_time":${JSON.stringify(ingest.ingestTime)},"ingest_upload_time":${JSON.stringify(ingest.uploadTime)},"ingest_line":`;
+  return (f, line, index, text) => {
     // A one-line record that validated as written is reused as text: no re-serialization.
     const json = text !== undefined ? text.slice(0, text.lastIndexOf("}")) : JSON.stringify(f).slice(0, -1);
-    return `${json},${suffix}${line}}`;
+    return `${json},${suffix}${line},"ingest_index":${index}}`;
   };
 }

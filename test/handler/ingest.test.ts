@@ -107,7 +107,7 @@ describe("ingest of one upload", () => {
     const expected: CuratedRow = {
       facility_id: "F9", facility_name: "Nine", location: { address: "a", city: "b", state: "TX", zip: "75001" }, employee_count: 3,
       services: [], labs: [], accreditations: [],
-      ingest_source_key: "batch/a.ndjson", ingest_source_version: "v1", ingest_time: "2026-11-27T08:00:00.000Z", ingest_line: 1,
+      ingest_source_key: "batch/a.ndjson", ingest_source_version: "v1", ingest_time: "2026-11-27T08:00:00.000Z", ingest_upload_time: "2026-11-27T08:00:00.000Z", ingest_line: 1, ingest_index: 0,
     };
     expect(curated[0]).to.deep.equal(expected);
     expect(result.unknownFields).to.deep.equal({ "location.county": 1, notes: 1 });

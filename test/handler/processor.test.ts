@@ -67,6 +67,29 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     for (const [k, v] of snapshot) if (!k.endsWith(".gz")) expect(h.s3.text(OUTPUT, k), k).to.equal(v);
   });
 
+  it("lets the later of two uploads in the same second win, by the S3 event time, whatever the key order", async () => {
+    const record = (employees: number) => JSON.stringify({
+      facility_id: "F1", facility_name: "One", location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" },
+      employee_count: employees, services: [], labs: [], accreditations: [],
+    });
+    // LastModified has one-second resolution: both uploads carry the same one.
+    const second = new Date("2026-11-27T08:00:05.000Z");
+    const uploads = [
+      { key: "incoming/z-first.ndjson", employees: 100, eventTime: "2026-11-27T08:00:05.120Z" },
+      { key: "incoming/a-second.ndjson", employees: 200, eventTime: "2026-11-27T08:00:05.870Z" },
+    ];
+    const records = uploads.map((u) => {
+      const stored = h.s3.store(RAW, u.key, `${record(u.employees)}\n`);
+      stored.lastModified = second;
+      return sqsRecord(JSON.stringify({ Records: [{
+        eventVersion: "2.1", eventSource: "aws:s3", eventName: "ObjectCreated:Put", eventTime: u.eventTime,
+        s3: { bucket: { name: RAW }, object: { key: u.key, versionId: stored.versionId, sequencer: "0A" } },
+      }] }));
+    });
+    expect((await h.invoke(records)).batchItemFailures).to.deep.equal([]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.employee_count)).to.deep.equal([200]);
+  });
+
   it("acknowledges S3's test event and does nothing else", async () => {
     const res = await h.invoke([sqsRecord(JSON.stringify({ Service: "Amazon S3", Event: "s3:TestEvent", Bucket: RAW }))]);
     expect(res.batchItemFailures).to.deep.equal([]);

@@ -134,6 +134,23 @@ describe("local mode (npm start)", () => {
       expect((await run([file, "--out", path.join(tmp, "b"), "--strict", "--json"])).code).to.equal(1);
     });
 
+    it("lets the last record of a facility in one upload win in every layout, and counts the duplicate", async () => {
+      const first = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), employee_count: 1 };
+      const last = { ...first, employee_count: 2 };
+      const layouts: Array<[string, string]> = [
+        ["minified.json", JSON.stringify([first, last])],
+        ["pretty.json", JSON.stringify([first, last], null, 2)],
+        ["wrapped.json", JSON.stringify({ sample_data: [first, last] })],
+        ["lines.ndjson", `${JSON.stringify(first)}\n${JSON.stringify(last)}\n`],
+      ];
+      for (const [name, text] of layouts) {
+        fs.writeFileSync(path.join(tmp, name), text);
+        const { summary } = await run([path.join(tmp, name), "--out", path.join(tmp, `out-${name}`), "--as-of", "2026-11-27", "--json"]);
+        expect(report(summary, "facility-metrics").map((r) => r.employee_count), name).to.deep.equal([2]);
+        expect(summary!.files[0], name).to.include({ accepted: 2, duplicate_ids: 1 });
+      }
+    });
+
     it("reads only its own --out folder when the name holds glob characters", async () => {
       // DuckDB treats every file name it is given as a glob pattern: `o[1]` would also match `o1`.
       await run([sample("facilities-array.json"), "--out", path.join(tmp, "o1"), "--json"]);
