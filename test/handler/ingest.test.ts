@@ -70,6 +70,8 @@ const cases: Case[] = [
   { name: "a lone surrogate in a string", key: "a.ndjson", content: `${line(facility("1")).replace('"Facility 1"', '"a\\ud800b"')}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "facility_name", /not well-formed Unicode/]] },
   { name: "a lone low surrogate deep in a list", key: "a.json", content: `[${line(facility("1")).replace('"CLIA"', '"x\\udc00"')}]`, outcome: "rejected", accepted: 0, rejects: [[1, "labs[0].certifications[0]", /not well-formed Unicode/]] },
   { name: "a lone surrogate in an unknown field's name", key: "a.ndjson", content: `${line(facility("1")).slice(0, -1)},"n\\ud83d":1}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "n\ufffd", /field name is not well-formed Unicode/]] },
+  // Date.UTC reads years 0-99 as 1900-1999, which made every such date "not a calendar date".
+  { name: "dates in the years 0000-0099 are real calendar dates", key: "a.ndjson", content: ["0099-12-31", "0004-02-29", "0000-02-29", "0100-02-29"].map((d, i) => line(facility(String(i), { accreditations: [{ accreditation_body: "JC", accreditation_id: "1", valid_until: d }] }))).join("\n"), outcome: "partially-curated", accepted: 3, rejects: [[4, "accreditations[0].valid_until", /real calendar date/]] },
   { name: "invalid UTF-8 after a valid line", key: "a.ndjson", content: Buffer.concat([Buffer.from(`${line(facility("1"))}\n`), Buffer.from([0xc3, 0x28, 0x0a])]), outcome: "partially-curated", accepted: 1, rejects: [[2, "", /not valid UTF-8/]] },
 ];
 
@@ -125,6 +127,30 @@ describe("ingest of one upload", () => {
     expect(isSourceReadError(error), String(error)).to.equal(true);
     expect((error as Error).message).to.match(/reading the upload failed: socket hang up/);
     expect([...store.objects.keys()]).to.deep.equal([]);
+  });
+
+  it("fails with the store's error, and nothing thrown elsewhere, when the store refuses a write before reading it", async () => {
+    // As a local output folder that is a file does: the write fails before the gzip stream is read.
+    const store = new MemoryStore();
+    store.putStream = async () => {
+      throw Object.assign(new Error("ENOTDIR: not a directory, mkdir 'out/curated'"), { code: "ENOTDIR" });
+    };
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    const listeners = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", onUncaught);
+    let error: unknown;
+    try {
+      const text = Array.from({ length: 50 }, (_, i) => line(facility(String(i)))).join("\n");
+      await ingestObject(sourceOf("a.ndjson", Buffer.from(text), { chunkSize: 1000 }), { output: store, validate, maxRecordBytes: 2048 }).catch((e) => (error = e));
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.removeListener("uncaughtException", onUncaught);
+      for (const l of listeners) process.on("uncaughtException", l);
+    }
+    expect((error as Error).message).to.match(/ENOTDIR/);
+    expect(uncaught.map(String)).to.deep.equal([]);
   });
 
   it("removes a stale quarantine object when a corrected file is uploaded under the same key", async () => {

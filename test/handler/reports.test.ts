@@ -26,6 +26,9 @@ describe("report registry", () => {
 
   it("adds calendar months, clamping to the end of a shorter month", () => {
     expect(addMonths("2026-08-31", 6)).to.equal("2027-02-28");
+    // Years below 100 are not shifted to 19xx (Date.UTC's two-digit-year rule).
+    expect(addMonths("0099-11-30", 3)).to.equal("0100-02-28");
+    expect(addMonths("0003-08-31", 6)).to.equal("0004-02-29");
     expect(addMonths("2027-08-31", 6)).to.equal("2028-02-29");
     expect(addMonths("2026-11-27", 12)).to.equal("2027-11-27");
     expect(addMonths("2026-01-31", 1)).to.equal("2026-02-28");
