@@ -1,4 +1,4 @@
-import type { Facility } from "../schema/facility";
+import { Facility, facilitySchema } from "../schema/facility";
 import { curatedLineWriter, FacilityValidator, FieldProblem } from "../schema/validator";
 import { decode } from "./decode";
 import { isContentError } from "./errors";
@@ -162,6 +162,8 @@ function checkRecord(
     const found = value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`;
     return [{ field: "", reason: `expected a facility object, found ${found}` }];
   }
+  const notRecord = wrapperLike(value as Record<string, unknown>);
+  if (notRecord) return [{ field: "", reason: notRecord }];
   const result = validate(value, colons);
   if (!result.ok && result.duplicateKeys) {
     return [{ field: findDuplicateKey(text) ?? "", reason: "appears twice in the same object; which value is meant is ambiguous" }];
@@ -169,6 +171,19 @@ function checkRecord(
   if (!result.ok) return result.problems;
   accept(result);
   return undefined;
+}
+
+/**
+ * An object that holds lists but no facility field is a container the splitter could not take as
+ * the wrapper (it has more than one property), not a facility missing all its fields: say so.
+ */
+function wrapperLike(value: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(value);
+  if (keys.some((k) => k in facilitySchema.properties)) return undefined;
+  const arrays = keys.filter((k) => Array.isArray(value[k]));
+  if (arrays.length === 0) return undefined;
+  const found = `found array propert${arrays.length === 1 ? "y" : "ies"} ${arrays.map((k) => `\`${k}\``).join(", ")}`;
+  return `an object with ${keys.length} propert${keys.length === 1 ? "y" : "ies"}: expected NDJSON, an array, or an object wrapping exactly one array (${found})`;
 }
 
 /** Removes everything derived from an upload that no longer exists. */
