@@ -59,6 +59,21 @@ describe("report results", () => {
     expect(csv).to.equal('a,b\r\n"Say ""hi"", then\nleave",\r\n" padded",3\r\n');
   });
 
+  it("neutralises text cells a spreadsheet would run as a formula (OWASP CSV injection), never numbers", () => {
+    const columns = [{ name: "name", type: "string" as const }, { name: "n", type: "integer" as const }, { name: "d", type: "date" as const }];
+    const rows = ["=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "\tx", "\rx", "a=b", "ok"].map((name, i) => ({ name, n: -i, d: "2026-11-27" }));
+    expect(toCsv(columns, rows).split("\r\n").slice(1, -1)).to.deep.equal([
+      `"'=HYPERLINK(""http://x"")",0,2026-11-27`,
+      `"'+1",-1,2026-11-27`,
+      `"'-5",-2,2026-11-27`,
+      `"'@SUM(A1)",-3,2026-11-27`,
+      `"'\tx",-4,2026-11-27`,
+      `"'\rx",-5,2026-11-27`,
+      "a=b,-6,2026-11-27",
+      "ok,-7,2026-11-27",
+    ]);
+  });
+
   it("estimates Athena cost at $5/TB with the 10 MB minimum", () => {
     expect(estimatedCostUsd(1)).to.equal(estimatedCostUsd(10 * 1024 * 1024));
     expect(estimatedCostUsd(1e12)).to.equal(5);

@@ -289,6 +289,16 @@ describe("local mode (npm start)", () => {
       expect(stderr).to.match(/broken\.json: skipped, a symbolic link to .*nowhere\.json, which does not exist/);
     });
 
+    it("writes a formula-like facility name to the CSV as text, and to the JSON as it was", async () => {
+      const record = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), facility_name: "=HYPERLINK(\"http://evil\",\"x\")" };
+      fs.writeFileSync(path.join(tmp, "f.ndjson"), `${JSON.stringify(record)}\n`);
+      const out = path.join(tmp, "out");
+      expect((await run([path.join(tmp, "f.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"])).code).to.equal(0);
+      const json = JSON.parse(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.json"), "utf8")) as { results: Array<Record<string, unknown>> };
+      expect(json.results[0].facility_name).to.equal(record.facility_name);
+      expect(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.csv"), "utf8").split("\r\n")[1]).to.equal(`F001,"'=HYPERLINK(""http://evil"",""x"")",1200,3,2027-03-15`);
+    });
+
     const strictUsage: Array<[string, string[], RegExp]> = [
       ["a hexadecimal month count", ["--months", "0x6"], /--months "0x6": expected a whole number from 1 to 120/],
       ["an exponent month count", ["--months", "1e1"], /--months "1e1": expected a whole number/],
