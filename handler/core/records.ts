@@ -170,6 +170,12 @@ export class RecordSplitter {
       } else if (this.inString) {
         if (this.escaped) {
           this.escaped = false;
+          // No JSON escape is a line break: the line was cut after a backslash. Taking the break as
+          // escaped would swallow the next line into this string.
+          if (c === NL) {
+            this.damaged(i, "a string is not closed before the end of the line", true);
+            this.line++;
+          }
         } else if (c === BACKSLASH) {
           this.escaped = true;
         } else if (c === QUOTE) {
