@@ -23,14 +23,15 @@ Runs the facility pipeline on this machine: the same validation, curation and re
 AWS Lambda, with a local folder for the buckets and DuckDB for Athena. No AWS account needed.
 
 Inputs are .json, .jsonl and .ndjson files (optionally .gz): NDJSON, a JSON array, or an object
-wrapping one array. A directory means the files directly in it; a file that was there on an earlier
-run and is gone now is removed from the table, as a deleted upload would be.
+wrapping one array. A directory means the files directly in it (symbolic links followed); a file that
+was there on an earlier run and is gone now is removed from the table, as a deleted upload would be.
+A file is keyed by its folder's real path and its name, whatever the working directory.
 With no inputs, the sample data in sample-data/ is processed.
 
 Options:
   --out DIR          output folder, laid out like the output bucket (default: .pipeline)
-  --as-of YYYY-MM-DD report date (default: today, UTC)
-  --months N         how many months ahead expiring-accreditations looks (default: 6)
+  --as-of YYYY-MM-DD report date (default: today in UTC, taken again at every run)
+  --months N         how many months ahead expiring-accreditations looks, 1 to 120 (default: 6)
   --watch DIR        keep running: files created, changed or removed in DIR are processed like
                      uploads and deletions, one report run per burst of changes
   --strict           exit 1 if any record is rejected
@@ -38,7 +39,8 @@ Options:
   -h, --help         show this help
 
 Exit codes: 0 processed (rejected records are reported and quarantined); 1 a file could not be
-processed at all, or --strict and a record was rejected; 2 usage error.`;
+processed at all, --strict and a record was rejected, or --out cannot be written or is in use by
+another run; 2 usage error; 130 interrupted.`;
 
 export interface CliOptions {
   inputs: string[];
