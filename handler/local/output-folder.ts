@@ -51,15 +51,31 @@ interface LockContent {
   started: string;
 }
 
+let candidates = 0;
+
+/**
+ * Creates the lock with its content in one step: written to a file of its own, then hard-linked to
+ * the lock's name, which fails if the lock exists. A lock created empty and filled afterwards could be
+ * read in between, taken for one left by a dead process, and removed while its owner runs.
+ */
+async function createLock(lockFile: string, content: LockContent): Promise<boolean> {
+  const candidate = `${lockFile}-${process.pid}-${++candidates}`;
+  await fsp.writeFile(candidate, JSON.stringify(content));
+  try {
+    await fsp.link(candidate, lockFile);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    return false;
+  } finally {
+    await fsp.rm(candidate, { force: true });
+  }
+}
+
 async function takeLock(lockFile: string, out: string): Promise<void> {
   const content: LockContent = { pid: process.pid, started: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await fsp.writeFile(lockFile, JSON.stringify(content), { flag: "wx" });
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
+    if (await createLock(lockFile, content)) return;
     const holder = await readLock(lockFile);
     if (holder && isAlive(holder.pid)) {
       throw new Error(`another run is using ${out} (process ${holder.pid}, started ${holder.started}); wait for it to finish, or use another --out`);

@@ -47,6 +47,15 @@ async function run(args: string[]): Promise<{ code: number; out: string; summary
   return { code, out, summary: args.includes("--json") && out.startsWith("{") ? (JSON.parse(out) as Summary) : undefined };
 }
 
+/** A folder `in/` holding a.ndjson (F001-F003) and b.json (F004, F005), and where the outputs go. */
+function twoFileInbox(tmp: string): { inbox: string; out: string } {
+  const inbox = path.join(tmp, "in");
+  fs.mkdirSync(inbox);
+  fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "a.ndjson"));
+  fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "b.json"));
+  return { inbox, out: path.join(tmp, "out") };
+}
+
 const report = (s: Summary | undefined, name: string) => s!.reports.find((r) => r.report === name)!.results;
 
 describe("local mode (npm start)", () => {
@@ -135,11 +144,7 @@ describe("local mode (npm start)", () => {
   });
 
   it("drops a removed file's facilities on the next run over its directory", async () => {
-    const inbox = path.join(tmp, "in");
-    fs.mkdirSync(inbox);
-    fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "a.ndjson"));
-    fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "b.json"));
-    const out = path.join(tmp, "out");
+    const { inbox, out } = twoFileInbox(tmp);
     const before = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
     expect(report(before.summary, "facility-metrics")).to.have.length(5);
     fs.rmSync(path.join(inbox, "b.json"));
@@ -198,11 +203,7 @@ describe("local mode (npm start)", () => {
     });
 
     it("keys a local file by its real folder, so a run from another working directory sees the same upload", async () => {
-      const inbox = path.join(tmp, "in");
-      fs.mkdirSync(inbox);
-      fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "a.ndjson"));
-      fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "b.json"));
-      const out = path.join(tmp, "out");
+      const { inbox, out } = twoFileInbox(tmp);
       const cwd = process.cwd();
       try {
         process.chdir(tmp);
