@@ -108,6 +108,17 @@ export const MAX_DEPTH = 64;
  */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
+/** ES2024's String.prototype.isWellFormed (Node 20+), typed here because the project's lib is ES2022. */
+interface MaybeWellFormed {
+  isWellFormed?: () => boolean;
+}
+
+/** Native where available: it answers one-byte strings, nearly all of them, without looking. */
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as MaybeWellFormed).isWellFormed === "function"
+    ? (s) => (s as unknown as Required<MaybeWellFormed>).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
+
 /** Builds the validator from the generated source. Call once per process (cold start). */
 export function createFacilityValidator(): FacilityValidator {
   const check = loadValidator(VALIDATOR_SOURCE);
@@ -157,7 +168,7 @@ interface Normalized {
 function normalizeInPlace(value: unknown): Normalized {
   if (!isObject(value)) return { changed: false, listsAdded: 0, keys: 0, tooDeep: false, illFormed: false };
   const walk = trimStrings(value);
-  if (walk.tooDeep || walk.illFormed) return { ...walk, listsAdded: 0 };
+  if (walk.tooDeep || walk.illFormed) return { changed: walk.changed, listsAdded: 0, keys: walk.keys, tooDeep: walk.tooDeep, illFormed: walk.illFormed };
   let changed = walk.changed;
   let listsAdded = 0;
   for (const list of ["services", "labs", "accreditations"]) {
@@ -175,53 +186,47 @@ function normalizeInPlace(value: unknown): Normalized {
       changed = true;
     }
   }
-  return { ...walk, changed, listsAdded };
+  return { changed, listsAdded, keys: walk.keys, tooDeep: false, illFormed: false };
 }
 
-type Container = Record<string | number, unknown>;
+type Walk = Omit<Normalized, "listsAdded">;
 
 /**
  * Trims every string in place, noting whether any changed, and counts the keys of every object.
- * Iterative with a depth cap: a recursive walk overflows the call stack on a record a few thousand
- * levels deep (8 KB of `[`), which `JSON.parse` itself accepts.
+ * Recursive but depth-capped: uncapped, a record a few thousand levels deep (8 KB of `[`), which
+ * `JSON.parse` accepts, overflowed the call stack and cost the whole file.
  */
-function trimStrings(root: Record<string, unknown>): Omit<Normalized, "listsAdded"> {
-  const walk = { changed: false, keys: 0, tooDeep: false, illFormed: false };
-  const containers: Container[] = [root];
-  const depths: number[] = [1];
-  while (containers.length > 0) {
-    const v = containers.pop()!;
-    const depth = depths.pop()!;
-    const visit = (key: string | number) => {
-      const x = v[key];
-      if (typeof x === "string") {
-        const t = x.trim();
-        if (t.length !== x.length) {
-          v[key] = t;
-          walk.changed = true;
-        }
-        if (LONE_SURROGATE.test(x)) walk.illFormed = true;
-      } else if (typeof x === "object" && x !== null) {
-        if (depth >= MAX_DEPTH) {
-          walk.tooDeep = true;
-        } else {
-          containers.push(x as Container);
-          depths.push(depth + 1);
-        }
-      }
-    };
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) visit(i);
-    } else {
-      for (const k in v) {
-        walk.keys++;
-        if (LONE_SURROGATE.test(k)) walk.illFormed = true;
-        visit(k);
-      }
-    }
-    if (walk.tooDeep) break;
-  }
+function trimStrings(root: Record<string, unknown>): Walk {
+  const walk: Walk = { changed: false, keys: 0, tooDeep: false, illFormed: false };
+  trimContainer(root, 1, walk);
   return walk;
+}
+
+function trimContainer(v: Record<string, unknown> | unknown[], depth: number, walk: Walk): void {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) trimAt(v as unknown as Record<number, unknown>, i, depth, walk);
+    return;
+  }
+  for (const k in v) {
+    walk.keys++;
+    if (!wellFormed(k)) walk.illFormed = true;
+    trimAt(v, k, depth, walk);
+  }
+}
+
+function trimAt<K extends string | number>(container: Record<K, unknown>, key: K, depth: number, walk: Walk): void {
+  const x = container[key];
+  if (typeof x === "string") {
+    const t = x.trim();
+    if (t.length !== x.length) {
+      container[key] = t;
+      walk.changed = true;
+    }
+    if (!wellFormed(x)) walk.illFormed = true;
+  } else if (typeof x === "object" && x !== null) {
+    if (depth >= MAX_DEPTH) walk.tooDeep = true;
+    else if (!walk.tooDeep) trimContainer(x as Record<string, unknown>, depth + 1, walk);
+  }
 }
 
 /**
