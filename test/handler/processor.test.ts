@@ -1,11 +1,13 @@
 import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
 import { gunzipSync } from "zlib";
 import { curatedKey, quarantineKey } from "../../handler/core/keys";
 import { ReportDocument } from "../../handler/core/results";
 import { reportNamed } from "../../handler/reports/registry";
 import { athenaError } from "../support/fake-athena";
 import { s3Error } from "../support/fake-s3";
-import { OUTPUT, ProcessorHarness, RAW, SAMPLE_FILES, s3EventBody, sqsRecord } from "../support/processor-harness";
+import { OUTPUT, ProcessorHarness, RAW, SAMPLE_DIR, SAMPLE_FILES, s3EventBody, sqsRecord } from "../support/processor-harness";
 
 const latest = (h: ProcessorHarness, report: string) => h.json<ReportDocument>(`reports/${report}/latest.json`);
 const sqlOf = (name: string) => reportNamed(name).sql;
@@ -88,6 +90,18 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     });
     expect((await h.invoke(records)).batchItemFailures).to.deep.equal([]);
     expect(latest(h, "facility-metrics").results.map((r) => r.employee_count)).to.deep.equal([200]);
+  });
+
+  it("curates the rest of an upload holding a record 5,000 levels deep or a lone surrogate, instead of retrying it into the DLQ", async () => {
+    const bad = ["deep-nesting-5000.ndjson", "lone-surrogate.ndjson"];
+    const res = await h.invoke(bad.map((f) => h.upload(`incoming/${f}`, fs.readFileSync(path.join(SAMPLE_DIR, "bad", f)))));
+    expect(res.batchItemFailures).to.deep.equal([]);
+    expect(h.deadLetters).to.deep.equal([]);
+    for (const f of bad) {
+      expect(h.ndjson(quarantineKey(`incoming/${f}`)).map((q) => q.line), f).to.deep.equal([1]);
+      expect(gunzipSync(h.s3.get(OUTPUT, curatedKey(`incoming/${f}`))!.body).toString().trim().split("\n"), f).to.have.length(1);
+    }
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["B2"]);
   });
 
   it("acknowledges S3's test event and does nothing else", async () => {
