@@ -211,14 +211,15 @@ async function benchLatency(samples: number): Promise<void> {
 
 async function benchLocalEngine(count: number): Promise<void> {
   console.log(`\nLocal engine: all reports over ${count.toLocaleString("en-US")} facilities on DuckDB vs a full scan of the same table`);
-  const dir = path.join(DATA, `curated-${count}`);
+  // Named by the row layout, so data generated before a curated column was added is not reused.
+  const dir = path.join(DATA, `curated-${count}-idx`);
   if (!existsSync(dir)) {
     await fsp.mkdir(dir, { recursive: true });
     const files = 8;
-    const line = curatedLineWriter({ sourceKey: "bench/facilities.ndjson", sourceVersion: "v1", ingestTime: "2026-11-27T00:00:00.000Z" });
+    const line = curatedLineWriter({ sourceKey: "bench/facilities.ndjson", sourceVersion: "v1", ingestTime: "2026-11-27T00:00:00.000Z", uploadTime: "2026-11-27T00:00:00.000Z" });
     for (let f = 0; f < files; f++) {
       const rows: string[] = [];
-      for (let i = f; i < count; i += files) rows.push(line(facility(i) as unknown as Facility, i + 1));
+      for (let i = f; i < count; i += files) rows.push(line(facility(i) as unknown as Facility, i + 1, i));
       writeFileSync(path.join(dir, `part-${f}.ndjson.gz`), gzipSync(`${rows.join("\n")}\n`, { level: 1 }));
     }
   }

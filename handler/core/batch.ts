@@ -44,7 +44,7 @@ export interface BatchResult {
  */
 export async function processChanges(changes: Change[], deps: BatchDeps): Promise<BatchResult> {
   const keys = [...new Set(changes.map((c) => c.key))];
-  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, deps));
+  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, changes.filter((c) => c.key === key), deps));
   const changed = files.filter((f) => f.status === "ingested" || f.status === "removed" || f.status === "superseded");
   if (changed.length === 0) return { files };
   try {
@@ -60,7 +60,15 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
 
 export const IGNORED_NAME_REASON = "not a .json, .jsonl or .ndjson upload (optionally .gz; any letter case)";
 
-async function applyChange(key: string, deps: BatchDeps): Promise<FileOutcome> {
+/**
+ * The precise upload time of the version that was read, when one of its events names that version:
+ * an event about an older version says nothing about the current one.
+ */
+function uploadedAt(version: string, events: Change[]): string | undefined {
+  return events.find((c) => c.kind === "created" && c.version === version && c.eventTime)?.eventTime;
+}
+
+async function applyChange(key: string, events: Change[], deps: BatchDeps): Promise<FileOutcome> {
   if (!isAcceptedName(key)) {
     // The bucket notifies for every object so that nothing is ignored silently: say so, and count it
     // (the ignored-uploads alarm watches this metric).
@@ -69,7 +77,9 @@ async function applyChange(key: string, deps: BatchDeps): Promise<FileOutcome> {
     return { key, status: "ignored", reason: IGNORED_NAME_REASON };
   }
   try {
-    const object = await deps.source.open(key);
+    const opened = await deps.source.open(key);
+    const eventTime = opened && uploadedAt(opened.version, events);
+    const object = opened && eventTime ? { ...opened, uploadedAt: eventTime } : opened;
     if (!object) {
       await forgetOtherVersions(key, undefined, deps.output);
       deps.telemetry.info("upload removed", { sourceKey: key });
@@ -102,6 +112,7 @@ async function applyChange(key: string, deps: BatchDeps): Promise<FileOutcome> {
       rejected: result.rejected,
       fileProblems: result.fileProblems.length,
       unknownFields: Object.keys(result.unknownFields),
+      duplicateIds: result.duplicateIds,
       bytesRead: result.bytesRead,
     });
     deps.telemetry.count("RecordsAccepted", result.accepted);

@@ -6,6 +6,10 @@
 export interface Change {
   kind: "created" | "removed";
   key: string;
+  /** The version the event is about (S3 `versionId`), when the event names one. */
+  version?: string;
+  /** When S3 finished the request, to the millisecond (the event's `eventTime`), when known. */
+  eventTime?: string;
 }
 
 export type ParsedMessage =
@@ -15,7 +19,15 @@ export type ParsedMessage =
 
 interface S3EventRecord {
   eventName?: unknown;
-  s3?: { bucket?: { name?: unknown }; object?: { key?: unknown } };
+  eventTime?: unknown;
+  s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; versionId?: unknown } };
+}
+
+/** The event time as ISO 8601 with milliseconds, or undefined when absent or not a time. */
+function eventTimeOf(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
 }
 
 /** S3 URL-encodes keys in events, with `+` for a space. */
@@ -48,7 +60,16 @@ export function parseS3Notification(body: string, expectedBucket: string): Parse
     } catch {
       return { kind: "invalid", reason: `record ${i} has a key that is not valid URL encoding` };
     }
-    if (name.startsWith("ObjectCreated:")) changes.push({ kind: "created", key: decoded });
+    const versionId = r.s3?.object?.versionId;
+    const eventTime = eventTimeOf(r.eventTime);
+    if (name.startsWith("ObjectCreated:")) {
+      changes.push({
+        kind: "created",
+        key: decoded,
+        ...(typeof versionId === "string" && versionId ? { version: versionId } : {}),
+        ...(eventTime ? { eventTime } : {}),
+      });
+    }
     else if (name.startsWith("ObjectRemoved:")) changes.push({ kind: "removed", key: decoded });
     else return { kind: "invalid", reason: `record ${i} has an unexpected event ${JSON.stringify(name)}` };
   }

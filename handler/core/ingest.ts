@@ -1,4 +1,4 @@
-import type { Facility } from "../schema/facility";
+import { Facility, facilitySchema } from "../schema/facility";
 import { curatedLineWriter, FacilityValidator, FieldProblem } from "../schema/validator";
 import { decode } from "./decode";
 import { isContentError } from "./errors";
@@ -28,10 +28,18 @@ export interface IngestResult {
   fileProblems: string[];
   /** Fields not in the schema, with how many records carried them (kept out of the table). */
   unknownFields: Record<string, number>;
+  /**
+   * Accepted records whose facility_id an earlier record of this upload already had (the last one
+   * wins in reports). Exact up to DUPLICATE_TRACKING_LIMIT distinct ids, a lower bound beyond.
+   */
+  duplicateIds: number;
   bytesRead: number;
   curatedKey?: string;
   quarantineKey?: string;
 }
+
+/** Distinct facility ids remembered per upload for the duplicate count: bounds memory on huge files. */
+export const DUPLICATE_TRACKING_LIMIT = 1_000_000;
 
 /** One line of a quarantine object. */
 export interface QuarantineEntry {
@@ -64,9 +72,16 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
   const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key, source.version), { gzip: false, contentType: "application/x-ndjson" });
   const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
   const decoded = decode(source.body);
-  const curatedLine = curatedLineWriter({ sourceKey: source.key, sourceVersion: source.version, ingestTime: source.lastModified });
+  const curatedLine = curatedLineWriter({
+    sourceKey: source.key,
+    sourceVersion: source.version,
+    ingestTime: source.lastModified,
+    uploadTime: source.uploadedAt ?? source.lastModified,
+  });
   const fileProblems: string[] = [];
   const unknownFields: Record<string, number> = {};
+  const seenIds = new Set<string>();
+  let duplicateIds = 0;
 
   const reject = (line: number, index: number | null, errors: FieldProblem[], raw?: string) => {
     const entry: QuarantineEntry = { source_key: source.key, source_version: source.version, line, index, errors };
@@ -82,8 +97,11 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       reject(piece.line, piece.index, [{ field: "", reason: piece.reason }], piece.raw);
     } else {
       const problems = checkRecord(piece.text, piece.colons, deps.validate, (row) => {
-        curated.addLine(curatedLine(row.facility, piece.line, row.asWritten && piece.oneLine ? piece.text : undefined));
+        curated.addLine(curatedLine(row.facility, piece.line, piece.index, row.asWritten && piece.oneLine ? piece.text : undefined));
         for (const f of row.unknownFields) unknownFields[f] = (unknownFields[f] ?? 0) + 1;
+        const id = row.facility.facility_id;
+        if (seenIds.has(id)) duplicateIds++;
+        else if (seenIds.size < DUPLICATE_TRACKING_LIMIT) seenIds.add(id);
       });
       if (problems) reject(piece.line, piece.index, problems, piece.text);
     }
@@ -114,6 +132,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
       rejected,
       fileProblems,
       unknownFields,
+      duplicateIds,
       bytesRead: decoded.bytesRead(),
       curatedKey: hasCurated ? curated.key : undefined,
       quarantineKey: hasQuarantine ? quarantine.key : undefined,
@@ -143,6 +162,8 @@ function checkRecord(
     const found = value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`;
     return [{ field: "", reason: `expected a facility object, found ${found}` }];
   }
+  const notRecord = wrapperLike(value as Record<string, unknown>);
+  if (notRecord) return [{ field: "", reason: notRecord }];
   const result = validate(value, colons);
   if (!result.ok && result.duplicateKeys) {
     return [{ field: findDuplicateKey(text) ?? "", reason: "appears twice in the same object; which value is meant is ambiguous" }];
@@ -150,6 +171,19 @@ function checkRecord(
   if (!result.ok) return result.problems;
   accept(result);
   return undefined;
+}
+
+/**
+ * An object that holds lists but no facility field is a container the splitter could not take as
+ * the wrapper (it has more than one property), not a facility missing all its fields: say so.
+ */
+function wrapperLike(value: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(value);
+  if (keys.some((k) => k in facilitySchema.properties)) return undefined;
+  const arrays = keys.filter((k) => Array.isArray(value[k]));
+  if (arrays.length === 0) return undefined;
+  const found = `found array propert${arrays.length === 1 ? "y" : "ies"} ${arrays.map((k) => `\`${k}\``).join(", ")}`;
+  return `an object with ${keys.length} propert${keys.length === 1 ? "y" : "ies"}: expected NDJSON, an array, or an object wrapping exactly one array (${found})`;
 }
 
 /**

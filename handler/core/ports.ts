@@ -10,6 +10,11 @@ export interface SourceObject {
   version: string;
   /** When this version was written (ISO 8601): the record's ingest time, stable across re-deliveries. */
   lastModified: string;
+  /**
+   * When this version's upload completed, to the millisecond (ISO 8601), where the store or the
+   * upload's event tells: orders uploads that share a LastModified second.
+   */
+  uploadedAt?: string;
   body: AsyncIterable<Uint8Array>;
 }
 

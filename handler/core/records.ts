@@ -126,6 +126,14 @@ export class RecordSplitter {
   /** Elements of a possible wrapper, held until the object proves to be one. Bounded by the record limit. */
   private pending: Piece[] = [];
 
+  /** In the array of records, the next thing must be a value: at its start and after each comma. */
+  private expectElement = false;
+  private lastCommaLine = 0;
+  /** Lines of commas no value follows (`[a,]`, `[a,,b]`, `{...},` in NDJSON). */
+  private strayCommas: number[] = [];
+  /** The same, inside a top-level object not yet known to be a wrapper (dropped if it is a record). */
+  private pendingStrayCommas: number[] = [];
+
   constructor(options: SplitOptions) {
     this.max = options.maxRecordBytes;
     this.ndjson = options.lineDelimited;
@@ -162,6 +170,12 @@ export class RecordSplitter {
       } else if (this.inString) {
         if (this.escaped) {
           this.escaped = false;
+          // No JSON escape is a line break: the line was cut after a backslash. Taking the break as
+          // escaped would swallow the next line into this string.
+          if (c === NL) {
+            this.damaged(i, "a string is not closed before the end of the line", true);
+            this.line++;
+          }
         } else if (c === BACKSLASH) {
           this.escaped = true;
         } else if (c === QUOTE) {
@@ -194,8 +208,25 @@ export class RecordSplitter {
     } else if (this.values === 0 && this.mode !== "stopped") {
       this.fileProblem(this.line, "the file holds no JSON value (it is empty or only white space)");
     }
+    this.reportStrayCommas();
     this.mode = "stopped";
     return this.drain();
+  }
+
+  /**
+   * A trailing comma is not JSON, but what it means is clear, so the records are kept and the file
+   * says once what was wrong, in every layout (NDJSON lines and arrays alike).
+   */
+  private reportStrayCommas(): void {
+    const lines = this.strayCommas;
+    if (lines.length === 0) return;
+    const more = lines.length > 1 ? `; ${lines.length - 1} more on later lines` : "";
+    this.fileProblem(lines[0], `line ${lines[0]}: a comma that no value follows (a trailing comma), which JSON does not allow${more}; the records were read as if it were absent`);
+    this.strayCommas = [];
+  }
+
+  private strayComma(line: number): void {
+    (this.top === "object" && this.decision === "undecided" ? this.pendingStrayCommas : this.strayCommas).push(line);
   }
 
   private truncated(): void {
@@ -231,6 +262,11 @@ export class RecordSplitter {
       return;
     }
     if (isSpace(c) || c === BOM) return;
+    if (c === COMMA && this.values > 0 && this.line === this.lastValueEndLine) {
+      // `{...},` as a line of NDJSON: a value follows on the next line, if at all.
+      this.strayCommas.push(this.line);
+      return;
+    }
     if (this.values > 0 && !this.ndjson) {
       if (this.values === 1 && this.firstValueOneLine && this.line > this.lastValueEndLine) {
         this.ndjson = true;
@@ -252,6 +288,7 @@ export class RecordSplitter {
       this.top = "array";
       this.stack.push(c);
       this.recordDepth = 1;
+      this.expectElement = true;
     } else if (c === LBRACE) {
       this.top = "object";
       this.stack.push(c);
@@ -261,6 +298,7 @@ export class RecordSplitter {
       this.firstIsArray = undefined;
       this.decision = "undecided";
       this.pending = [];
+      this.pendingStrayCommas = [];
       this.outer = this.capture(i, this.values, c);
     } else if (c === QUOTE || c === MINUS || (c >= DIGIT0 && c <= DIGIT9) || c === LOWER_T || c === LOWER_F || c === LOWER_N) {
       // A string, number, true, false or null where a record should be.
@@ -303,8 +341,10 @@ export class RecordSplitter {
       if (this.element && depth === this.recordDepth && !isContainer(this.element.opener)) this.finishElement(i);
       return;
     }
-    if (this.recordDepth > 0 && depth === this.recordDepth && !this.element && c !== COMMA && c !== RBRACKET && this.collecting()) {
+    const inRecordArray = this.recordDepth > 0 && depth === this.recordDepth && this.collecting();
+    if (inRecordArray && !this.element && c !== COMMA && c !== RBRACKET) {
       this.element = this.capture(i, this.elementIndex++, c);
+      this.expectElement = false;
     }
     if (this.top === "object" && depth === 1) this.objectTopLevel(c);
 
@@ -323,10 +363,16 @@ export class RecordSplitter {
         return;
       case RBRACE:
       case RBRACKET:
+        if (inRecordArray && c === RBRACKET && this.expectElement && this.elementIndex > 0) this.strayComma(this.lastCommaLine);
         this.closer(i, c);
         return;
       case COMMA:
         if (this.element && depth === this.recordDepth && !isContainer(this.element.opener)) this.finishElement(i);
+        if (inRecordArray) {
+          if (this.expectElement) this.strayComma(this.line);
+          this.expectElement = true;
+          this.lastCommaLine = this.line;
+        }
         return;
       default:
         return;
@@ -362,8 +408,12 @@ export class RecordSplitter {
       this.objState = "after";
       if (this.keys === 1) {
         this.firstIsArray = c === LBRACKET;
-        if (this.firstIsArray) this.recordDepth = 2;
-        else this.decideRecord();
+        if (this.firstIsArray) {
+          this.recordDepth = 2;
+          this.expectElement = true;
+        } else {
+          this.decideRecord();
+        }
       }
     }
   }
@@ -382,7 +432,7 @@ export class RecordSplitter {
           this.decideWrapper();
         }
         if (this.decision === "wrapper") {
-          this.stop(`the object wrapping the records has a second property at line ${this.line}; a wrapper holds exactly one array`);
+          this.stop(`an object with more than one property (the second at line ${this.line}): expected NDJSON, an array, or an object wrapping exactly one array; the records before it were kept`);
           return;
         }
         this.decideRecord();
@@ -401,6 +451,8 @@ export class RecordSplitter {
     if (this.decision !== "undecided") return;
     this.decision = "record";
     this.pending = [];
+    // Commas inside one record are its own malformed JSON, reported when it is parsed.
+    this.pendingStrayCommas = [];
     this.element = undefined;
     this.recordDepth = 0;
   }
@@ -411,6 +463,8 @@ export class RecordSplitter {
     this.outer = undefined;
     this.out.push(...this.pending);
     this.pending = [];
+    this.strayCommas.push(...this.pendingStrayCommas);
+    this.pendingStrayCommas = [];
   }
 
   // ---- captured text ------------------------------------------------------------------------

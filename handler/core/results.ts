@@ -46,15 +46,25 @@ function convert(value: unknown, column: ReportColumn, report: string): Cell {
   }
 }
 
-/** RFC 4180 CSV with a header row; NULL is an empty field. */
+/** A text cell a spreadsheet would evaluate as a formula when it starts with one of these. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * RFC 4180 CSV with a header row; NULL is an empty field. Text cells that start like a formula are
+ * written with a leading `'` and quoted (OWASP's CSV-injection guidance), so a facility named
+ * `=HYPERLINK(...)` stays text when an analyst opens the file. Integer and date columns are data, not
+ * text, and stay as they are: -5 is a number. The JSON keeps every value as it is.
+ */
 export function toCsv(columns: ReportColumn[], rows: Row[]): string {
-  const field = (v: Cell) => {
+  const quoted = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  const field = (v: Cell, text: boolean) => {
     if (v === null) return "";
     const s = String(v);
-    return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    if (text && FORMULA_START.test(s)) return quoted(`'${s}`);
+    return /[",\r\n]|^\s|\s$/.test(s) ? quoted(s) : s;
   };
-  const lines = [columns.map((c) => field(c.name)).join(",")];
-  for (const r of rows) lines.push(columns.map((c) => field(r[c.name])).join(","));
+  const lines = [columns.map((c) => field(c.name, true)).join(",")];
+  for (const r of rows) lines.push(columns.map((c) => field(r[c.name], c.type === "string")).join(","));
   return `${lines.join("\r\n")}\r\n`;
 }
 

@@ -67,6 +67,9 @@ export class NdjsonSink {
     if (this.options.gzip) {
       const gzip = createGzip({ level: 6, chunkSize: 256 * 1024 });
       input.on("error", (e) => gzip.destroy(e));
+      // The store reports a failed write through `upload`; one that failed before reading this stream
+      // left no listener, and the error passed on by `abort` would be thrown as uncaught.
+      gzip.on("error", () => undefined);
       input.pipe(gzip);
       body = gzip;
     }

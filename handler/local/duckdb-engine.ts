@@ -58,22 +58,35 @@ export async function duckDbEngine(curatedDir: string): Promise<DuckDbEngine> {
   };
 }
 
-/** (Re)defines the facilities table as a view over whatever curated files exist right now. */
+/**
+ * (Re)defines the facilities table as a view over whatever curated files exist right now. Always a
+ * view, so redefining it never meets an object of another type; with no files it is an empty view of
+ * the same columns, and the reports return zero rows.
+ */
 async function defineTable(connection: DuckDBConnection, curatedDir: string): Promise<void> {
-  const files = fs.existsSync(curatedDir) ? fs.readdirSync(curatedDir).filter((f) => f.endsWith(".ndjson.gz")) : [];
-  const columnList = duckDbColumns.map((c) => `${c.name} ${c.type}`).join(", ");
-  await connection.run(`DROP VIEW IF EXISTS ${FACILITY_TABLE}`);
-  await connection.run(`DROP TABLE IF EXISTS ${FACILITY_TABLE}`);
+  const files = fs.existsSync(curatedDir) ? fs.readdirSync(curatedDir).filter((f) => f.endsWith(".ndjson.gz")).sort() : [];
   if (files.length === 0) {
-    await connection.run(`CREATE TABLE ${FACILITY_TABLE} (${columnList})`);
+    const nulls = duckDbColumns.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(", ");
+    await connection.run(`CREATE OR REPLACE VIEW ${FACILITY_TABLE} AS SELECT ${nulls} WHERE false`);
     return;
   }
   const columns = duckDbColumns.map((c) => `'${c.name}': '${c.type}'`).join(", ");
-  const glob = path.join(curatedDir, "*.ndjson.gz").replace(/'/g, "''");
+  const list = files.map((f) => sqlString(literalGlob(path.join(curatedDir, f)))).join(", ");
   await connection.run(
-    `CREATE VIEW ${FACILITY_TABLE} AS SELECT * FROM read_json('${glob}', format = 'newline_delimited', compression = 'gzip', columns = {${columns}})`,
+    `CREATE OR REPLACE VIEW ${FACILITY_TABLE} AS SELECT * FROM read_json([${list}], format = 'newline_delimited', compression = 'gzip', columns = {${columns}})`,
   );
 }
+
+/**
+ * DuckDB expands every file name it is given as a glob pattern, even in an explicit list, so an
+ * output folder named `o[1]` would read `o1/` instead. Each pattern character becomes a one-character
+ * class that matches only itself (backslash is no escape in DuckDB's globs).
+ */
+export function literalGlob(file: string): string {
+  return file.replace(/[[*?]/g, (c) => `[${c}]`);
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 function bind(p: ParamValue): DuckDBValue {
   return p.type === "integer" ? BigInt(p.value) : p.value;

@@ -1,14 +1,28 @@
-import { createReadStream, promises as fsp } from "fs";
+import { createReadStream, promises as fsp, realpathSync } from "fs";
 import * as path from "path";
 import { pipeline } from "stream/promises";
 import { Readable } from "stream";
 import { createWriteStream } from "fs";
 import { ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
 
-/** Upload keys for local files: the path relative to the working directory, with `/` separators. */
+/**
+ * The upload key of a local file: its folder's real path (symbolic links and `..` resolved) plus its
+ * own name, with `/` separators. The same file is the same upload whatever the working directory; a
+ * symbolic link is keyed where it lies, not where it points, so removing the link removes the upload.
+ * The folder is resolved even when the file is gone, so a deletion finds the key it was ingested under.
+ */
 export function localKey(file: string, cwd = process.cwd()): string {
-  const rel = path.relative(cwd, path.resolve(cwd, file));
-  return (rel.startsWith("..") || path.isAbsolute(rel) ? path.resolve(cwd, file) : rel).split(path.sep).join("/");
+  const absolute = path.resolve(cwd, file);
+  return path.join(realFolder(path.dirname(absolute)), path.basename(absolute)).split(path.sep).join("/");
+}
+
+/** The real path of a folder, or the path as given when it does not exist (any more). */
+export function realFolder(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
 }
 
 /** Local files as the upload store: the key is a path relative to `cwd`. */
@@ -28,6 +42,7 @@ export function fsSourceStore(cwd = process.cwd()): SourceStore {
         key,
         version: versionOf(stat),
         lastModified: stat.mtime.toISOString(),
+        uploadedAt: stat.mtime.toISOString(),
         body: createReadStream(resolve(key), { highWaterMark: 1024 * 1024 }),
       };
     },

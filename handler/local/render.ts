@@ -1,3 +1,4 @@
+import stringWidth from "string-width";
 import { FileOutcome } from "../core/batch";
 import { messageOf } from "../core/errors";
 import { ReportWritten } from "../core/report-run";
@@ -6,13 +7,31 @@ import { Cell } from "../core/results";
 /** How many rows of a report the terminal shows before pointing at the CSV. */
 export const SHOWN_ROWS = 20;
 
+/**
+ * Characters a terminal would act on instead of showing: C0 and C1 controls (line breaks, escape
+ * sequences that recolour or move the cursor), DEL, and the bidirectional overrides that reorder
+ * what follows them. Data values are untrusted, so each is shown as an escape.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** A value as one line of visible text. */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** Pads to a display width: emoji and CJK take two columns, combining marks none. */
+function pad(s: string, width: number, start: boolean): string {
+  const fill = " ".repeat(Math.max(0, width - stringWidth(s)));
+  return start ? fill + s : s + fill;
+}
+
 /** A report as an aligned text table; numbers right-aligned, NULL shown as a dash. */
 export function table(columns: string[], rows: Array<Record<string, Cell>>): string {
-  const cells = rows.map((r) => columns.map((c) => (r[c] === null ? "-" : String(r[c]))));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const cells = rows.map((r) => columns.map((c) => (r[c] === null ? "-" : printable(String(r[c])))));
+  const widths = columns.map((c, i) => Math.max(stringWidth(c), ...cells.map((row) => stringWidth(row[i]))));
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === "number"));
-  const line = (values: string[]) =>
-    values.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join("  ").trimEnd();
+  const line = (values: string[]) => values.map((v, i) => pad(v, widths[i], numeric[i])).join("  ").trimEnd();
   return [line(columns), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
 }
 
@@ -32,7 +51,9 @@ export function renderReport(r: ReportWritten, outDir: string): string {
 }
 
 /** One line per file, plus the first few rejects with line, field and reason. */
-export function renderFile(f: FileOutcome, outDir: string, rejectLines: string[]): string {
+export function renderFile(outcome: FileOutcome, outDir: string, rejectLines: string[]): string {
+  // A file name can hold a line break or an escape sequence too.
+  const f = { ...outcome, key: printable(outcome.key) };
   switch (f.status) {
     case "ignored":
       return `- ${f.key}: skipped (${f.reason})`;
@@ -47,11 +68,12 @@ export function renderFile(f: FileOutcome, outDir: string, rejectLines: string[]
       const head = r.outcome === "curated" || r.outcome === "empty" ? "ok" : r.outcome === "rejected" ? "x " : "! ";
       const parts = [`${r.accepted} accepted`];
       if (r.rejected > 0) parts.push(`${r.rejected} rejected`);
+      if (r.duplicateIds > 0) parts.push(`${r.duplicateIds} repeated facility_id (the last record of each counts)`);
       if (r.fileProblems.length > 0) parts.push(r.fileProblems.join("; "));
       const unknown = Object.keys(r.unknownFields);
-      if (unknown.length > 0) parts.push(`fields not in the schema, left out: ${unknown.join(", ")}`);
+      if (unknown.length > 0) parts.push(`fields not in the schema, left out: ${printable(unknown.join(", "))}`);
       const lines = [`${head} ${f.key}: ${parts.join(", ")}`];
-      lines.push(...rejectLines.map((l) => `     ${l}`));
+      lines.push(...rejectLines.map((l) => `     ${printable(l)}`));
       if (r.quarantineKey) lines.push(`     rejects and reasons: ${outDir}/${r.quarantineKey}`);
       return lines.join("\n");
     }

@@ -8,7 +8,7 @@ WITH latest AS (
     SELECT f.*,
            row_number() OVER (
              PARTITION BY f.facility_id
-             ORDER BY f.ingest_time DESC, f.ingest_source_key DESC, f.ingest_line DESC
+             ORDER BY f.ingest_time DESC, f.ingest_upload_time DESC, f.ingest_source_key DESC, f.ingest_index DESC
            ) AS recency
     FROM facilities f
   ) ranked

@@ -113,9 +113,12 @@ export function parameterValues(report: ReportDefinition, context: ReportContext
 /** Calendar month arithmetic, clamped to the month's last day (2026-08-31 + 6 months = 2027-02-28). */
 export function addMonths(isoDate: string, months: number): string {
   const [y, m, d] = isoDate.split("-").map(Number);
-  const target = new Date(Date.UTC(y, m - 1 + months, 1));
-  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
-  target.setUTCDate(Math.min(d, lastDay));
+  // setUTCFullYear, not Date.UTC: Date.UTC reads the years 0-99 as 1900-1999.
+  const target = new Date(0);
+  target.setUTCFullYear(y, m - 1 + months, 1);
+  const lastDay = new Date(0);
+  lastDay.setUTCFullYear(target.getUTCFullYear(), target.getUTCMonth() + 1, 0);
+  target.setUTCDate(Math.min(d, lastDay.getUTCDate()));
   return target.toISOString().slice(0, 10);
 }
 

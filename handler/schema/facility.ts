@@ -73,8 +73,16 @@ export const facilitySchema = {
 const ingestProperties = {
   ingest_source_key: { type: "string" },
   ingest_source_version: { type: "string" },
+  /** The upload's LastModified (S3: one-second resolution). */
   ingest_time: { type: "string" },
+  /**
+   * When the upload completed, to the millisecond where known (the S3 event time of this version; a
+   * local file's mtime), else equal to `ingest_time`: orders uploads within one LastModified second.
+   */
+  ingest_upload_time: { type: "string" },
   ingest_line: { type: "integer" },
+  /** 0-based position of the record in its upload, whatever the layout: the last one wins a tie. */
+  ingest_index: { type: "integer" },
 } as const;
 
 /** One row of the curated table (= the Glue table and the DuckDB view `facilities`). */
@@ -82,7 +90,7 @@ export const curatedRowSchema = {
   type: "object",
   required: [
     ...facilitySchema.required,
-    "ingest_source_key", "ingest_source_version", "ingest_time", "ingest_line",
+    "ingest_source_key", "ingest_source_version", "ingest_time", "ingest_upload_time", "ingest_line", "ingest_index",
   ],
   properties: { ...facilityProperties, ...ingestProperties },
 } as const;

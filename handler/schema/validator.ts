@@ -33,7 +33,9 @@ export function isCalendarDate(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
   if (!m) return false;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const date = new Date(Date.UTC(y, mo - 1, d));
+  // setUTCFullYear, not Date.UTC: Date.UTC reads the years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
   return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
 }
 
@@ -93,12 +95,41 @@ function calendarProblems(value: unknown, path: string[], field: string, out: Fi
   }
 }
 
+/**
+ * Deepest nesting a record may have. The schema itself needs four levels (record, labs, a lab, its
+ * certifications); the cap bounds every walk over a record, however it was written.
+ */
+export const MAX_DEPTH = 64;
+
+/**
+ * A UTF-16 code unit of a surrogate pair standing alone. JSON can write one (`"\ud800"`) and
+ * `JSON.parse` keeps it, but it is not Unicode text: DuckDB refuses to read a file holding one while
+ * Athena reads it, so the two engines would disagree about the table.
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** ES2024's String.prototype.isWellFormed (Node 20+), typed here because the project's lib is ES2022. */
+interface MaybeWellFormed {
+  isWellFormed?: () => boolean;
+}
+
+/** Native where available: it answers one-byte strings, nearly all of them, without looking. */
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as MaybeWellFormed).isWellFormed === "function"
+    ? (s) => (s as unknown as Required<MaybeWellFormed>).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
+
 /** Builds the validator from the generated source. Call once per process (cold start). */
 export function createFacilityValidator(): FacilityValidator {
   const check = loadValidator(VALIDATOR_SOURCE);
   const dates = datePaths(facilitySchema);
   return (value, writtenKeys) => {
     const normalized = normalizeInPlace(value);
+    if (normalized.tooDeep || normalized.illFormed) {
+      const found = locateHostile(value);
+      if (normalized.tooDeep) return { ok: false, problems: [{ field: found.tooDeep ?? "", reason: `the record is nested deeper than ${MAX_DEPTH} levels` }] };
+      return { ok: false, problems: found.illFormed };
+    }
     if (writtenKeys !== undefined && writtenKeys !== normalized.keys) return { ok: false, problems: [], duplicateKeys: true };
     const valid = check(value);
     const calendar: FieldProblem[] = [];
@@ -119,15 +150,25 @@ export function createFacilityValidator(): FacilityValidator {
   };
 }
 
+interface Normalized {
+  changed: boolean;
+  listsAdded: number;
+  keys: number;
+  /** Nested deeper than MAX_DEPTH: the walk stopped there, so `keys` is incomplete. */
+  tooDeep: boolean;
+  /** A string or a key holds a lone surrogate. */
+  illFormed: boolean;
+}
+
 /**
  * Forgiving clean-up before validation, in place (the parsed record is ours): trims strings,
  * upper-cases the state code, and treats a missing list as empty. Anything of the wrong type is left
  * alone for the validator to report.
  */
-function normalizeInPlace(value: unknown): { changed: boolean; listsAdded: number; keys: number } {
-  if (!isObject(value)) return { changed: false, listsAdded: 0, keys: 0 };
-  const walk = { changed: false, keys: 0 };
-  trimStrings(value, walk);
+function normalizeInPlace(value: unknown): Normalized {
+  if (!isObject(value)) return { changed: false, listsAdded: 0, keys: 0, tooDeep: false, illFormed: false };
+  const walk = trimStrings(value);
+  if (walk.tooDeep || walk.illFormed) return { changed: walk.changed, listsAdded: 0, keys: walk.keys, tooDeep: walk.tooDeep, illFormed: walk.illFormed };
   let changed = walk.changed;
   let listsAdded = 0;
   for (const list of ["services", "labs", "accreditations"]) {
@@ -145,22 +186,35 @@ function normalizeInPlace(value: unknown): { changed: boolean; listsAdded: numbe
       changed = true;
     }
   }
-  return { changed, listsAdded, keys: walk.keys };
+  return { changed, listsAdded, keys: walk.keys, tooDeep: false, illFormed: false };
 }
 
-/** Trims every string in place, noting whether any changed, and counts the keys of every object. */
-function trimStrings(v: Record<string, unknown> | unknown[], walk: { changed: boolean; keys: number }): void {
+type Walk = Omit<Normalized, "listsAdded">;
+
+/**
+ * Trims every string in place, noting whether any changed, and counts the keys of every object.
+ * Recursive but depth-capped: uncapped, a record a few thousand levels deep (8 KB of `[`), which
+ * `JSON.parse` accepts, overflowed the call stack and cost the whole file.
+ */
+function trimStrings(root: Record<string, unknown>): Walk {
+  const walk: Walk = { changed: false, keys: 0, tooDeep: false, illFormed: false };
+  trimContainer(root, 1, walk);
+  return walk;
+}
+
+function trimContainer(v: Record<string, unknown> | unknown[], depth: number, walk: Walk): void {
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) trimAt(v as unknown as Record<number, unknown>, i, walk);
+    for (let i = 0; i < v.length; i++) trimAt(v as unknown as Record<number, unknown>, i, depth, walk);
     return;
   }
   for (const k in v) {
     walk.keys++;
-    trimAt(v, k, walk);
+    if (!wellFormed(k)) walk.illFormed = true;
+    trimAt(v, k, depth, walk);
   }
 }
 
-function trimAt<K extends string | number>(container: Record<K, unknown>, key: K, walk: { changed: boolean; keys: number }): void {
+function trimAt<K extends string | number>(container: Record<K, unknown>, key: K, depth: number, walk: Walk): void {
   const x = container[key];
   if (typeof x === "string") {
     const t = x.trim();
@@ -168,9 +222,43 @@ function trimAt<K extends string | number>(container: Record<K, unknown>, key: K
       container[key] = t;
       walk.changed = true;
     }
+    if (!wellFormed(x)) walk.illFormed = true;
   } else if (typeof x === "object" && x !== null) {
-    trimStrings(x as Record<string, unknown>, walk);
+    if (depth >= MAX_DEPTH) walk.tooDeep = true;
+    else if (!walk.tooDeep) trimContainer(x as Record<string, unknown>, depth + 1, walk);
   }
+}
+
+/**
+ * The slow path for a record the walk flagged: where it is too deep (its top-level field) and every
+ * field whose value or name is not well-formed Unicode. Also iterative and depth-capped.
+ */
+function locateHostile(root: unknown): { tooDeep?: string; illFormed: FieldProblem[] } {
+  const illFormed: FieldProblem[] = [];
+  let tooDeep: string | undefined;
+  const todo: Array<{ v: unknown; path: string; depth: number }> = [{ v: root, path: "", depth: 1 }];
+  const shown = (name: string) => name.replace(/\p{Surrogate}/gu, "\ufffd");
+  while (todo.length > 0 && tooDeep === undefined) {
+    const { v, path, depth } = todo.pop()!;
+    const children: Array<[string, unknown]> = Array.isArray(v)
+      ? v.map((x, i) => [`${path}[${i}]`, x])
+      : Object.entries(v as Record<string, unknown>).map(([k, x]) => {
+          const here = path ? `${path}.${shown(k)}` : shown(k);
+          if (LONE_SURROGATE.test(k)) illFormed.push({ field: here, reason: "the field name is not well-formed Unicode (it holds a lone surrogate)" });
+          return [here, x];
+        });
+    for (const [here, x] of children) {
+      if (typeof x === "string" && LONE_SURROGATE.test(x)) {
+        illFormed.push({ field: here, reason: "is not well-formed Unicode (it holds a lone surrogate, which JSON can escape but no text encoding can hold)" });
+      } else if (typeof x === "object" && x !== null) {
+        if (depth >= MAX_DEPTH) tooDeep = here.split(/[.[]/)[0];
+        else todo.push({ v: x, path: here, depth: depth + 1 });
+      }
+    }
+  }
+  // Depth-first from the end: put the fields back in the order they were written.
+  illFormed.reverse();
+  return { tooDeep, illFormed };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -268,6 +356,7 @@ export interface IngestFields {
   sourceKey: string;
   sourceVersion: string;
   ingestTime: string;
+  uploadTime: string;
 }
 
 /**
@@ -275,11 +364,11 @@ export interface IngestFields {
  * that is the same for every row of an upload is encoded once.
  */
 /** `text`, when given, must be the record's own JSON on one line, as it validated. */
-export function curatedLineWriter(ingest: IngestFields): (f: Facility, line: number, text?: string) => string {
-  const suffix = `"ingest_source_key":${JSON.stringify(ingest.sourceKey)},"ingest_source_version":${JSON.stringify(ingest.sourceVersion)},"ingest_time":${JSON.stringify(ingest.ingestTime)},"ingest_line":`;
-  return (f, line, text) => {
+export function curatedLineWriter(ingest: IngestFields): (f: Facility, line: number, index: number, text?: string) => string {
+  const suffix = `"ingest_source_key":${JSON.stringify(ingest.sourceKey)},"ingest_source_version":${JSON.stringify(ingest.sourceVersion)},"ingest_time":${JSON.stringify(ingest.ingestTime)},"ingest_upload_time":${JSON.stringify(ingest.uploadTime)},"ingest_line":`;
+  return (f, line, index, text) => {
     // A one-line record that validated as written is reused as text: no re-serialization.
     const json = text !== undefined ? text.slice(0, text.lastIndexOf("}")) : JSON.stringify(f).slice(0, -1);
-    return `${json},${suffix}${line}}`;
+    return `${json},${suffix}${line},"ingest_index":${index}}`;
   };
 }

@@ -19,7 +19,7 @@ interface ManifestCase {
 const dir = path.resolve(__dirname, "../../sample-data/bad");
 const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as { cases: ManifestCase[] };
 const validate = createFacilityValidator();
-const INGEST_FIELDS = ["ingest_source_key", "ingest_source_version", "ingest_time", "ingest_line"];
+const INGEST_FIELDS = ["ingest_source_key", "ingest_source_version", "ingest_time", "ingest_upload_time", "ingest_line", "ingest_index"];
 
 describe(`bad-input corpus (sample-data/bad, ${manifest.cases.length} cases)`, () => {
   it("lists every file of the folder in the manifest, and at least 25 cases", () => {

@@ -21,9 +21,9 @@ export const facility = (id: string, extra: Record<string, unknown> = {}) => ({
 });
 const line = (o: unknown) => JSON.stringify(o);
 
-async function ingest(key: string, content: Buffer | string, chunkSize?: number) {
+async function ingest(key: string, content: Buffer | string, chunkSize?: number, maxRecordBytes = 2048) {
   const store = new MemoryStore();
-  const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes: 2048 });
+  const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes });
   const curated = store.objects.has(curatedKey(key, "v1"))
     ? gunzipSync(store.objects.get(curatedKey(key, "v1"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
     : [];
@@ -41,6 +41,7 @@ interface Case {
   accepted: number;
   /** Expected quarantine entries as "line:field:reason-pattern". */
   rejects: Array<[number, string, RegExp]>;
+  maxRecordBytes?: number;
 }
 
 const cases: Case[] = [
@@ -61,6 +62,24 @@ const cases: Case[] = [
   { name: "a zip archive named .gz", key: "a.json.gz", content: Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(20)]), outcome: "rejected", accepted: 0, rejects: [[1, "", /zip archive/]] },
   { name: "damaged gzip", key: "a.ndjson.gz", content: gzipSync(`${line(facility("1"))}\n`).subarray(0, 30), outcome: "rejected", accepted: 0, rejects: [[1, "", /gzip data is damaged or truncated/]] },
   { name: "UTF-16 text", key: "a.json", content: Buffer.from(`\ufeff${line([facility("1")])}`, "utf16le"), outcome: "rejected", accepted: 0, rejects: [[1, "", /UTF-16/]] },
+  // A record nested thousands of levels deep used to overflow the stack of the normalizing walk and
+  // cost the whole file (the Lambda retried it into the dead-letter queue).
+  { name: "a record nested 5,000 levels deep in an unknown field", key: "a.ndjson", content: `${line(facility("1")).slice(0, -1)},"notes":${"[".repeat(5000)}${"]".repeat(5000)}}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "notes", /nested deeper than 64 levels/]], maxRecordBytes: 65536 },
+  { name: "a record nested 5,000 levels deep in a list field", key: "a.ndjson", content: `${line(facility("1", { services: "X" })).replace('"X"', `${"[".repeat(5000)}${"]".repeat(5000)}`)}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "services", /nested deeper than 64 levels/]], maxRecordBytes: 65536 },
+  // DuckDB refuses to read a curated file holding one, Athena reads it: the engines would disagree.
+  { name: "a lone surrogate in a string", key: "a.ndjson", content: `${line(facility("1")).replace('"Facility 1"', '"a\\ud800b"')}\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 1, rejects: [[1, "facility_name", /not well-formed Unicode/]] },
+  { name: "a lone low surrogate deep in a list", key: "a.json", content: `[${line(facility("1")).replace('"CLIA"', '"x\\udc00"')}]`, outcome: "rejected", accepted: 0, rejects: [[1, "labs[0].certifications[0]", /not well-formed Unicode/]] },
+  { name: "a lone surrogate in an unknown field's name", key: "a.ndjson", content: `${line(facility("1")).slice(0, -1)},"n\\ud83d":1}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "n\ufffd", /field name is not well-formed Unicode/]] },
+  // Date.UTC reads years 0-99 as 1900-1999, which made every such date "not a calendar date".
+  { name: "dates in the years 0000-0099 are real calendar dates", key: "a.ndjson", content: ["0099-12-31", "0004-02-29", "0000-02-29", "0100-02-29"].map((d, i) => line(facility(String(i), { accreditations: [{ accreditation_body: "JC", accreditation_id: "1", valid_until: d }] }))).join("\n"), outcome: "partially-curated", accepted: 3, rejects: [[4, "accreditations[0].valid_until", /real calendar date/]] },
+  { name: "an object with a second property beside the array", key: "a.json", content: JSON.stringify({ data: [facility("1")], count: 1 }), outcome: "rejected", accepted: 0, rejects: [[1, "", /^an object with 2 properties: expected NDJSON, an array, or an object wrapping exactly one array \(found array property `data`\)$/]] },
+  { name: "an object with the array second", key: "a.json", content: JSON.stringify({ count: 2, items: [facility("1"), facility("2")], next: [] }, null, 2), outcome: "rejected", accepted: 0, rejects: [[1, "", /^an object with 3 properties: .*\(found array properties `items`, `next`\)$/]] },
+  // A trailing comma is not JSON. Either way the records are kept and the file says once what was wrong.
+  { name: "a trailing comma after NDJSON lines", key: "a.ndjson", content: `${line(facility("1"))},\n${line(facility("2"))},\n`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /^line 1: a comma that no value follows \(a trailing comma\), which JSON does not allow; 1 more on later lines; the records were read as if it were absent$/]] },
+  { name: "a trailing comma after a one-line NDJSON file's only line", key: "a.json", content: `${line(facility("1"))},\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /line 1: a comma that no value follows/]] },
+  { name: "a trailing comma before ] in a minified array", key: "a.json", content: `[${line(facility("1"))},${line(facility("2"))},]`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /^line 1: a comma that no value follows \(a trailing comma\), which JSON does not allow; the records were read as if it were absent$/]] },
+  { name: "a trailing comma before ] in a pretty wrapper", key: "a.json", content: JSON.stringify({ sample_data: [facility("1"), facility("2")] }, null, 2).replace(/}\n  ]/, "},\n  ]"), outcome: "partially-curated", accepted: 2, rejects: [[60, "", /^line 60: a comma that no value follows/]] },
+  { name: "an empty element between two commas", key: "a.json", content: `[${line(facility("1"))},,${line(facility("2"))}]`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /^line 1: a comma that no value follows/]] },
   { name: "invalid UTF-8 after a valid line", key: "a.ndjson", content: Buffer.concat([Buffer.from(`${line(facility("1"))}\n`), Buffer.from([0xc3, 0x28, 0x0a])]), outcome: "partially-curated", accepted: 1, rejects: [[2, "", /not valid UTF-8/]] },
 ];
 
@@ -68,7 +87,7 @@ describe("ingest of one upload", () => {
   for (const c of cases) {
     it(`${c.name}: ${c.outcome}, ${c.accepted} accepted, ${c.rejects.length} quarantined`, async () => {
       for (const chunkSize of [7, 65536]) {
-        const { result, curated, quarantine } = await ingest(c.key, c.content, chunkSize);
+        const { result, curated, quarantine } = await ingest(c.key, c.content, chunkSize, c.maxRecordBytes);
         expect(result.outcome, `chunk ${chunkSize}`).to.equal(c.outcome);
         expect(result.accepted).to.equal(c.accepted);
         expect(curated).to.have.length(c.accepted);
@@ -98,7 +117,7 @@ describe("ingest of one upload", () => {
     const expected: CuratedRow = {
       facility_id: "F9", facility_name: "Nine", location: { address: "a", city: "b", state: "TX", zip: "75001" }, employee_count: 3,
       services: [], labs: [], accreditations: [],
-      ingest_source_key: "batch/a.ndjson", ingest_source_version: "v1", ingest_time: "2026-11-27T08:00:00.000Z", ingest_line: 1,
+      ingest_source_key: "batch/a.ndjson", ingest_source_version: "v1", ingest_time: "2026-11-27T08:00:00.000Z", ingest_upload_time: "2026-11-27T08:00:00.000Z", ingest_line: 1, ingest_index: 0,
     };
     expect(curated[0]).to.deep.equal(expected);
     expect(result.unknownFields).to.deep.equal({ "location.county": 1, notes: 1 });
@@ -116,6 +135,30 @@ describe("ingest of one upload", () => {
     expect(isSourceReadError(error), String(error)).to.equal(true);
     expect((error as Error).message).to.match(/reading the upload failed: socket hang up/);
     expect([...store.objects.keys()]).to.deep.equal([]);
+  });
+
+  it("fails with the store's error, and nothing thrown elsewhere, when the store refuses a write before reading it", async () => {
+    // As a local output folder that is a file does: the write fails before the gzip stream is read.
+    const store = new MemoryStore();
+    store.putStream = async () => {
+      throw Object.assign(new Error("ENOTDIR: not a directory, mkdir 'out/curated'"), { code: "ENOTDIR" });
+    };
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    const listeners = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", onUncaught);
+    let error: unknown;
+    try {
+      const text = Array.from({ length: 50 }, (_, i) => line(facility(String(i)))).join("\n");
+      await ingestObject(sourceOf("a.ndjson", Buffer.from(text), { chunkSize: 1000 }), { output: store, validate, maxRecordBytes: 2048 }).catch((e) => (error = e));
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.removeListener("uncaughtException", onUncaught);
+      for (const l of listeners) process.on("uncaughtException", l);
+    }
+    expect((error as Error).message).to.match(/ENOTDIR/);
+    expect(uncaught.map(String)).to.deep.equal([]);
   });
 
   it("removes a stale quarantine object when a corrected file is uploaded under the same key", async () => {

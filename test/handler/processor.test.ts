@@ -1,9 +1,11 @@
 import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
 import { gunzipSync } from "zlib";
 import { ReportDocument } from "../../handler/core/results";
 import { reportNamed } from "../../handler/reports/registry";
 import { athenaError, s3Error } from "../support/twin";
-import { OUTPUT, ProcessorHarness, RAW, SAMPLE_FILES, s3EventBody, sqsRecord } from "../support/processor-harness";
+import { OUTPUT, ProcessorHarness, RAW, SAMPLE_DIR, SAMPLE_FILES, s3EventBody, sqsRecord } from "../support/processor-harness";
 
 const latest = (h: ProcessorHarness, report: string) => h.json<ReportDocument>(`reports/${report}/latest.json`);
 const sqlOf = (name: string) => reportNamed(name).sql;
@@ -66,6 +68,41 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(h.athena.started).to.have.length(3);
     expect(h.s3.keys(OUTPUT)).to.deep.equal([...snapshot.keys()]);
     for (const [k, v] of snapshot) if (!k.endsWith(".gz")) expect(h.s3.text(OUTPUT, k), k).to.equal(v);
+  });
+
+  it("lets the later of two uploads in the same second win, by the S3 event time, whatever the key order", async () => {
+    const record = (employees: number) => JSON.stringify({
+      facility_id: "F1", facility_name: "One", location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" },
+      employee_count: employees, services: [], labs: [], accreditations: [],
+    });
+    // LastModified has one-second resolution: both uploads carry the same one.
+    const second = new Date("2026-11-27T08:00:05.000Z");
+    const uploads = [
+      { key: "incoming/z-first.ndjson", employees: 100, eventTime: "2026-11-27T08:00:05.120Z" },
+      { key: "incoming/a-second.ndjson", employees: 200, eventTime: "2026-11-27T08:00:05.870Z" },
+    ];
+    const records = uploads.map((u) => {
+      const stored = h.s3.store(RAW, u.key, `${record(u.employees)}\n`);
+      stored.lastModified = second;
+      return sqsRecord(JSON.stringify({ Records: [{
+        eventVersion: "2.1", eventSource: "aws:s3", eventName: "ObjectCreated:Put", eventTime: u.eventTime,
+        s3: { bucket: { name: RAW }, object: { key: u.key, versionId: stored.versionId, sequencer: "0A" } },
+      }] }));
+    });
+    expect((await h.invoke(records)).batchItemFailures).to.deep.equal([]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.employee_count)).to.deep.equal([200]);
+  });
+
+  it("curates the rest of an upload holding a record 5,000 levels deep or a lone surrogate, instead of retrying it into the DLQ", async () => {
+    const bad = ["deep-nesting-5000.ndjson", "lone-surrogate.ndjson"];
+    const res = await h.invoke(bad.map((f) => h.upload(`incoming/${f}`, fs.readFileSync(path.join(SAMPLE_DIR, "bad", f)))));
+    expect(res.batchItemFailures).to.deep.equal([]);
+    expect(h.deadLetters).to.deep.equal([]);
+    for (const f of bad) {
+      expect(h.ndjson(h.derivedKey("quarantine", `incoming/${f}`)).map((q) => q.line), f).to.deep.equal([1]);
+      expect(gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", `incoming/${f}`))!.body).toString().trim().split("\n"), f).to.have.length(1);
+    }
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["B2"]);
   });
 
   it("acknowledges S3's test event and does nothing else", async () => {

@@ -35,6 +35,7 @@ describe("record splitter", () => {
     ["scalars in an array (rejected later, when parsed)", '[1, "x", null]', ["R1:0:1", 'R1:1:"x"', "R1:2:null"]],
     ["a scalar line in NDJSON", '{"a":1}\n42\n{"b":2}\n', ["R1:0:{\"a\":1}", "P2:1", "R3:2:{\"b\":2}"]],
     ["a truncated NDJSON line", '{"a":1}\n{"b":\n{"c":3}\n', ["R1:0:{\"a\":1}", "P2:1", "R3:2:{\"c\":3}"]],
+    ["an NDJSON line cut right after a backslash", '{"a":1}\n{"b":"x\\\n{"c":3}\n', ["R1:0:{\"a\":1}", "P2:1", "R3:2:{\"c\":3}"]],
     ["an NDJSON line with an unclosed string", '{"a":1}\n{"b":"x\n{"c":3}\n', ["R1:0:{\"a\":1}", "P2:1", "R3:2:{\"c\":3}"]],
     ["a non-JSON line in NDJSON", '{"a":1}\nhello\n{"c":3}\n', ["R1:0:{\"a\":1}", "P2:1", "R3:2:{\"c\":3}"]],
     ["a truncated array", '[{"a":1},{"b":', ["R1:0:{\"a\":1}", "P1:1", "F1"]],

@@ -26,6 +26,9 @@ describe("report registry", () => {
 
   it("adds calendar months, clamping to the end of a shorter month", () => {
     expect(addMonths("2026-08-31", 6)).to.equal("2027-02-28");
+    // Years below 100 are not shifted to 19xx (Date.UTC's two-digit-year rule).
+    expect(addMonths("0099-11-30", 3)).to.equal("0100-02-28");
+    expect(addMonths("0003-08-31", 6)).to.equal("0004-02-29");
     expect(addMonths("2027-08-31", 6)).to.equal("2028-02-29");
     expect(addMonths("2026-11-27", 12)).to.equal("2027-11-27");
     expect(addMonths("2026-01-31", 1)).to.equal("2026-02-28");
@@ -76,6 +79,21 @@ describe("report results", () => {
     const bytes = Buffer.from(csv, "utf8");
     expect([...bytes.subarray(0, 3)]).to.deep.equal([0xef, 0xbb, 0xbf]);
     expect(bytes.includes(Buffer.from("Clínica San José", "utf8"))).to.equal(true);
+  });
+
+  it("neutralises text cells a spreadsheet would run as a formula (OWASP CSV injection), never numbers", () => {
+    const columns = [{ name: "name", type: "string" as const }, { name: "n", type: "integer" as const }, { name: "d", type: "date" as const }];
+    const rows = ["=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "\tx", "\rx", "a=b", "ok"].map((name, i) => ({ name, n: -i, d: "2026-11-27" }));
+    expect(toCsv(columns, rows).split("\r\n").slice(1, -1)).to.deep.equal([
+      `"'=HYPERLINK(""http://x"")",0,2026-11-27`,
+      `"'+1",-1,2026-11-27`,
+      `"'-5",-2,2026-11-27`,
+      `"'@SUM(A1)",-3,2026-11-27`,
+      `"'\tx",-4,2026-11-27`,
+      `"'\rx",-5,2026-11-27`,
+      "a=b,-6,2026-11-27",
+      "ok,-7,2026-11-27",
+    ]);
   });
 
   it("estimates Athena cost at $5/TB with the 10 MB minimum", () => {

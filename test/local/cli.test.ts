@@ -3,7 +3,8 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { main } from "../../handler/local/cli";
+import { main, parseCli, runOnce } from "../../handler/local/cli";
+import { localKey } from "../../handler/local/fs-store";
 
 const root = path.resolve(__dirname, "../..");
 const sample = (f: string) => path.join(root, "sample-data", f);
@@ -14,11 +15,45 @@ interface Summary {
   reports: Array<{ report: string; rows: number; results: Array<Record<string, unknown>> }>;
 }
 
+/** Runs `fn` with stderr captured; returns what it wrote there. */
+async function capturingStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
+  const writes: string[] = [];
+  const original = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string) => writes.push(s) > 0) as typeof process.stderr.write;
+  try {
+    return { value: await fn(), stderr: writes.join("") };
+  } finally {
+    process.stderr.write = original;
+  }
+}
+
+/** The CLI as a user runs it, in a child process: exit code, stdout and stderr. */
+function runBin(args: string[], options: { cwd?: string; onStart?: (child: ReturnType<typeof spawn>) => void } = {}) {
+  return new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, "handler/local/bin.js"), ...args], { cwd: options.cwd ?? root });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    options.onStart?.(child);
+    child.once("exit", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 async function run(args: string[]): Promise<{ code: number; out: string; summary?: Summary }> {
   const lines: string[] = [];
   const code = await main(args, (s) => lines.push(s));
   const out = lines.join("\n");
   return { code, out, summary: args.includes("--json") && out.startsWith("{") ? (JSON.parse(out) as Summary) : undefined };
+}
+
+/** A folder `in/` holding a.ndjson (F001-F003) and b.json (F004, F005), and where the outputs go. */
+function twoFileInbox(tmp: string): { inbox: string; out: string } {
+  const inbox = path.join(tmp, "in");
+  fs.mkdirSync(inbox);
+  fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "a.ndjson"));
+  fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "b.json"));
+  return { inbox, out: path.join(tmp, "out") };
 }
 
 const report = (s: Summary | undefined, name: string) => s!.reports.find((r) => r.report === name)!.results;
@@ -109,17 +144,183 @@ describe("local mode (npm start)", () => {
   });
 
   it("drops a removed file's facilities on the next run over its directory", async () => {
-    const inbox = path.join(tmp, "in");
-    fs.mkdirSync(inbox);
-    fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "a.ndjson"));
-    fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "b.json"));
-    const out = path.join(tmp, "out");
+    const { inbox, out } = twoFileInbox(tmp);
     const before = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
     expect(report(before.summary, "facility-metrics")).to.have.length(5);
     fs.rmSync(path.join(inbox, "b.json"));
     const after = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
     expect(after.summary!.files.find((f) => f.file.endsWith("b.json"))?.status).to.equal("removed");
     expect(report(after.summary, "facility-metrics").map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
+  });
+
+  describe("hostile inputs and output folders", () => {
+    it("runs the reports over an empty table (every record rejected): zero rows, exit 0; 1 only with --strict", async () => {
+      const file = path.join(root, "sample-data/bad/missing-fields.ndjson");
+      const loose = await run([file, "--out", path.join(tmp, "a"), "--json"]);
+      expect(loose.summary!.files[0]).to.include({ status: "rejected", accepted: 0 });
+      expect(loose.summary!.reports.map((r) => [r.report, r.rows])).to.deep.equal([
+        ["accreditation-by-state", 0], ["facility-metrics", 0], ["expiring-accreditations", 0],
+      ]);
+      expect(loose.code).to.equal(0);
+      expect((await run([file, "--out", path.join(tmp, "b"), "--strict", "--json"])).code).to.equal(1);
+    });
+
+    it("lets the last record of a facility in one upload win in every layout, and counts the duplicate", async () => {
+      const first = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), employee_count: 1 };
+      const last = { ...first, employee_count: 2 };
+      const layouts: Array<[string, string]> = [
+        ["minified.json", JSON.stringify([first, last])],
+        ["pretty.json", JSON.stringify([first, last], null, 2)],
+        ["wrapped.json", JSON.stringify({ sample_data: [first, last] })],
+        ["lines.ndjson", `${JSON.stringify(first)}\n${JSON.stringify(last)}\n`],
+      ];
+      for (const [name, text] of layouts) {
+        fs.writeFileSync(path.join(tmp, name), text);
+        const { summary } = await run([path.join(tmp, name), "--out", path.join(tmp, `out-${name}`), "--as-of", "2026-11-27", "--json"]);
+        expect(report(summary, "facility-metrics").map((r) => r.employee_count), name).to.deep.equal([2]);
+        expect(summary!.files[0], name).to.include({ accepted: 2, duplicate_ids: 1 });
+      }
+    });
+
+    it("reads only its own --out folder when the name holds glob characters", async () => {
+      // DuckDB treats every file name it is given as a glob pattern: `o[1]` would also match `o1`.
+      await run([sample("facilities-array.json"), "--out", path.join(tmp, "o1"), "--json"]);
+      for (const name of ["o[1]", "o*", "o?"]) {
+        const { code, summary } = await run([sample("facilities.ndjson"), "--out", path.join(tmp, name), "--as-of", "2026-11-27", "--json"]);
+        expect(code, name).to.equal(0);
+        expect(report(summary, "facility-metrics").map((r) => r.facility_id), name).to.deep.equal(["F001", "F002", "F003"]);
+      }
+    });
+  });
+
+  describe("options, output folders and inputs that used to break a run", () => {
+    it("--watch recomputes today's date for every run when --as-of is not given", async () => {
+      const options = parseCli(["--watch", tmp, "--out", path.join(tmp, "out")]);
+      if (options === "help") throw new Error("unexpected help");
+      const afterMidnight = () => new Date("2026-11-28T00:01:00Z");
+      const { result } = await runOnce(options, [{ kind: "created", key: localKey(sample("facilities.ndjson")) }], () => undefined, afterMidnight);
+      expect(result.reports?.ok && result.reports.run.reports.map((r) => r.document.as_of)).to.deep.equal(["2026-11-28", "2026-11-28", "2026-11-28"]);
+    });
+
+    it("keys a local file by its real folder, so a run from another working directory sees the same upload", async () => {
+      const { inbox, out } = twoFileInbox(tmp);
+      const cwd = process.cwd();
+      try {
+        process.chdir(tmp);
+        const first = await run(["in", "--out", out, "--as-of", "2026-11-27", "--json"]);
+        expect(report(first.summary, "facility-metrics")).to.have.length(5);
+        fs.rmSync(path.join(inbox, "b.json"));
+        process.chdir(inbox);
+        const second = await run([".", "--out", out, "--as-of", "2026-11-27", "--json"]);
+        expect(second.summary!.files.map((f) => [path.basename(f.file), f.status])).to.deep.equal([["a.ndjson", "curated"], ["b.json", "removed"]]);
+        expect(report(second.summary, "facility-metrics").map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
+      } finally {
+        process.chdir(cwd);
+      }
+      expect(localKey(path.join(inbox, "a.ndjson"), root)).to.equal(localKey(path.join(inbox, "a.ndjson"), tmp));
+    });
+
+    it("exits 1 with a clear message when --out is a file, in one-shot and watch mode", async function () {
+      this.timeout(60_000);
+      const file = path.join(tmp, "not-a-folder");
+      fs.writeFileSync(file, "x");
+      const once = await runBin([sample("facilities.ndjson"), "--out", file]);
+      expect(once.code, once.stderr).to.equal(1);
+      expect(once.stderr).to.match(/--out .*not-a-folder: .*not a folder/);
+      expect(once.stderr).to.not.match(/\n\s+at /);
+      const watched = await runBin(["--watch", tmp, "--out", file]);
+      expect(watched.code, watched.stderr).to.equal(1);
+      expect(watched.stdout).to.not.include("Watching");
+      expect(watched.stderr).to.match(/--out .*not-a-folder: .*not a folder/).and.not.match(/\n\s+at /);
+    });
+
+    it("refuses a second run on the same --out while the first holds it, and takes over a lock left by a dead process", async () => {
+      const out = path.join(tmp, "out");
+      const args = [sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"];
+      const { value: codes, stderr } = await capturingStderr(() => Promise.all([run(args), run(args)]));
+      expect(codes.map((c) => c.code).sort()).to.deep.equal([0, 1]);
+      expect(stderr).to.include(`another run is using ${out}`);
+      fs.writeFileSync(path.join(out, ".lock"), JSON.stringify({ pid: 2 ** 22 + 12345, started: "2026-01-01T00:00:00Z" }));
+      expect((await run(args)).code).to.equal(0);
+      expect(fs.existsSync(path.join(out, ".lock"))).to.equal(false);
+    });
+
+    it("cleans temporary files an interrupted run left, and names an unreadable output file instead of failing on it", async () => {
+      const out = path.join(tmp, "out");
+      fs.mkdirSync(path.join(out, "curated"), { recursive: true });
+      fs.mkdirSync(path.join(out, "quarantine"), { recursive: true });
+      fs.writeFileSync(path.join(out, "curated", "x-0123456789abcdef.ndjson.gz.4242.1.tmp"), "partial");
+      fs.writeFileSync(path.join(out, "quarantine", "notes.txt"), "not JSON at all");
+      const { value, stderr } = await capturingStderr(() => run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"]));
+      expect(value.code).to.equal(0);
+      expect(fs.readdirSync(path.join(out, "curated")).filter((f) => f.endsWith(".tmp"))).to.deep.equal([]);
+      expect(stderr).to.include(path.join(out, "quarantine", "notes.txt"));
+    });
+
+    it("leaves no temporary file behind when interrupted with Ctrl-C", async function () {
+      this.timeout(60_000);
+      const big = path.join(tmp, "big.ndjson");
+      const line = fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0];
+      fs.writeFileSync(big, `${Array.from({ length: 60_000 }, (_, i) => line.replace('"F001"', `"B${i}"`)).join("\n")}\n`);
+      const out = path.join(tmp, "out");
+      const curated = path.join(out, "curated");
+      const result = await runBin([big, "--out", out], {
+        onStart: (child) => {
+          const poll = setInterval(() => {
+            if (fs.existsSync(curated) && fs.readdirSync(curated).some((f) => f.endsWith(".tmp"))) {
+              clearInterval(poll);
+              child.kill("SIGINT");
+            }
+          }, 5);
+          child.once("exit", () => clearInterval(poll));
+        },
+      });
+      expect(result.code === 130 || result.signal === "SIGINT", `exit ${result.code} ${result.signal}`).to.equal(true);
+      expect(fs.readdirSync(curated).filter((f) => f.endsWith(".tmp"))).to.deep.equal([]);
+      expect(fs.existsSync(path.join(out, ".lock"))).to.equal(false);
+    });
+
+    it("follows symlinked files in an input folder and names a broken link it skips", async () => {
+      const inbox = path.join(tmp, "in");
+      fs.mkdirSync(inbox);
+      fs.symlinkSync(sample("facilities.ndjson"), path.join(inbox, "linked.ndjson"));
+      fs.symlinkSync(path.join(tmp, "nowhere.json"), path.join(inbox, "broken.json"));
+      const { value, stderr } = await capturingStderr(() => run([inbox, "--out", path.join(tmp, "out"), "--json"]));
+      expect(value.summary!.files.map((f) => [path.basename(f.file), f.status, f.accepted])).to.deep.equal([["linked.ndjson", "curated", 3]]);
+      expect(stderr).to.match(/broken\.json: skipped, a symbolic link to .*nowhere\.json, which does not exist/);
+    });
+
+    it("writes a formula-like facility name to the CSV as text, and to the JSON as it was", async () => {
+      const record = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), facility_name: "=HYPERLINK(\"http://evil\",\"x\")" };
+      fs.writeFileSync(path.join(tmp, "f.ndjson"), `${JSON.stringify(record)}\n`);
+      const out = path.join(tmp, "out");
+      expect((await run([path.join(tmp, "f.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"])).code).to.equal(0);
+      const json = JSON.parse(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.json"), "utf8")) as { results: Array<Record<string, unknown>> };
+      expect(json.results[0].facility_name).to.equal(record.facility_name);
+      expect(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.csv"), "utf8").split("\r\n")[1]).to.equal(`F001,"'=HYPERLINK(""http://evil"",""x"")",1200,3,2027-03-15`);
+    });
+
+    const strictUsage: Array<[string, string[], RegExp]> = [
+      ["a hexadecimal month count", ["--months", "0x6"], /--months "0x6": expected a whole number from 1 to 120/],
+      ["an exponent month count", ["--months", "1e1"], /--months "1e1": expected a whole number/],
+      ["a month count with a space", ["--months", " 6"], /--months " 6": expected a whole number/],
+      ["a month count with a sign", ["--months", "+6"], /--months "\+6": expected a whole number/],
+      ["a month count with a decimal point", ["--months", "6.0"], /--months "6.0": expected a whole number/],
+    ];
+    for (const [what, args, message] of strictUsage) {
+      it(`exits 2 for ${what}`, async () => {
+        const { value, stderr } = await capturingStderr(() => run(args));
+        expect(value.code).to.equal(2);
+        expect(stderr).to.match(message);
+      });
+    }
+
+    it("accepts --as-of dates in the years 0000-0099", () => {
+      for (const asOf of ["0099-12-31", "0004-02-29", "0000-02-29"]) {
+        const options = parseCli(["--as-of", asOf]);
+        expect(options !== "help" && options.asOf, asOf).to.equal(asOf);
+      }
+    });
   });
 
   describe("exit codes", () => {
