@@ -109,7 +109,7 @@ export class Monitoring extends pulumi.ComponentResource {
       },
       {
         suffix: "oldest-upload",
-        description: `An upload event has existed for more than ${args.oldestUploadAgeAlarmSeconds} s without being processed or dead-lettered (longer than every retry takes)`,
+        description: `An upload event has existed for more than ${args.oldestUploadAgeAlarmSeconds} s without being processed or dead-lettered: longer than its retries with backoff take. Also after a crash or timeout (messages then wait out the queue's visibility timeout): check the errors and duration alarms first`,
         namespace: "AWS/SQS", metricName: "ApproximateAgeOfOldestMessage",
         dimensions: { QueueName: args.queueName },
         statistic: "Maximum", threshold: args.oldestUploadAgeAlarmSeconds, periodSeconds: 60,

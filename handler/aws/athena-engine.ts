@@ -20,6 +20,8 @@ export interface AthenaEngineOptions {
   /** Executions tried per report when Athena fails a query for a transient reason. */
   maxExecutions?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** The clock compared with executions' SubmissionDateTime (milliseconds since the epoch). */
+  now?: () => number;
 }
 
 /**
@@ -65,10 +67,16 @@ export function pollDelays(s: PollSchedule = DEFAULT_POLL): (elapsedMs: number) 
  * A query that Athena fails for a transient reason is re-run under a token derived from the first
  * (token, then token#1, ...), so a retry after that also finds, rather than repeats, the re-run.
  */
+/** Longest chain of re-run tokens one report walks across all its receives. */
+const MAX_CHAIN = 32;
+/** Allowance for clock differences between the function and Athena when telling earlier executions apart. */
+const EARLIER_MARGIN_MS = 5_000;
+
 export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions): QueryEngine {
   const margin = options.safetyMarginMs ?? 10_000;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const maxExecutions = options.maxExecutions ?? 3;
+  const now = options.now ?? Date.now;
 
   /**
    * Athena allows StartQueryExecution 20/s and GetQueryExecution 100/s per account. Throttling and
@@ -100,7 +108,7 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
     return res.QueryExecutionId;
   }
 
-  async function waitFor(request: QueryRequest, id: string): Promise<QueryExecution> {
+    async function waitFor(request: QueryRequest, id: string): Promise<QueryExecution> {
     const delay = pollDelays(options.poll);
     let elapsed = 0;
     for (;;) {
@@ -141,10 +149,19 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
     name: "athena",
     async run(request: QueryRequest): Promise<QueryResult> {
       const reasons: string[] = [];
-      for (let n = 0; n < maxExecutions; n++) {
+      // Re-runs are `token#1`, `token#2`, ...: a retried invocation walks the same chain and finds the
+      // executions earlier receives left (Athena returns the execution a known token started). One that
+      // was submitted well before this invocation asked is an earlier receive's failure: it is stepped
+      // over without counting, so every receive gets its own `maxExecutions` fresh tries instead of
+      // finding the same failed executions until the message is dead-lettered.
+      let fresh = 0;
+      for (let n = 0; n < MAX_CHAIN && fresh < maxExecutions; n++) {
         const token = n === 0 ? request.token : sha256(`${request.token}#${n}`);
+        const askedAt = now();
         const id = await start(request, token);
         const execution = await waitFor(request, id);
+        const submitted = execution.Status?.SubmissionDateTime?.getTime();
+        const earlier = submitted !== undefined && submitted < askedAt - EARLIER_MARGIN_MS;
         const status = execution.Status;
         if (status?.State === "SUCCEEDED") {
           const { columns, rows } = await results(request, id);
@@ -164,9 +181,10 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
         } else if (!transient(execution)) {
           throw permanentError(`report ${request.name}: query ${id} failed: ${reason}`);
         }
+        if (!earlier) fresh++;
         reasons.push(`${id}: ${reason}`);
       }
-      throw retryableError(`report ${request.name}: ${maxExecutions} executions failed transiently (${reasons.join("; ")})`);
+      throw retryableError(`report ${request.name}: ${reasons.length} executions failed transiently (${reasons.slice(-maxExecutions).join("; ")})`);
     },
   };
 }

@@ -3,7 +3,7 @@ import { FacilityValidator } from "../schema/validator";
 import { messageOf } from "./errors";
 import { Change } from "./events";
 import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
-import { isAcceptedName } from "./keys";
+import { curatedKey, isAcceptedName, quarantineKey } from "./keys";
 import { Deadline, OutputStore, QueryEngine, SourceStore, Telemetry } from "./ports";
 import { ReportRunResult, runReports } from "./report-run";
 import { SummaryPageWritten, writeSummaryPage } from "./summary-page";
@@ -70,8 +70,15 @@ function uploadedAt(version: string, events: Change[]): string | undefined {
 
 async function applyChange(key: string, events: Change[], deps: BatchDeps): Promise<FileOutcome> {
   if (!isAcceptedName(key)) {
-    // The bucket notifies for every object so that nothing is ignored silently: say so, and count it
-    // (the ignored-uploads alarm watches this metric).
+    // The bucket notifies for every object so that nothing is ignored silently: a created object that is
+    // not an upload is logged and counted (the ignored-uploads alarm watches this metric). A console
+    // "folder" (a zero-byte key ending in `/`) and the removal of a non-upload are nobody's mistake.
+    const folder = key.endsWith("/");
+    const created = events.some((e) => e.kind === "created");
+    if (folder || !created) {
+      deps.telemetry.info("not an upload: nothing to do", { sourceKey: key });
+      return { key, status: "ignored", reason: folder ? "a folder marker" : IGNORED_NAME_REASON };
+    }
     deps.telemetry.warn("upload ignored: its name is not an accepted upload name", { sourceKey: key, reason: IGNORED_NAME_REASON });
     deps.telemetry.count("UploadsIgnored", 1);
     return { key, status: "ignored", reason: IGNORED_NAME_REASON };
@@ -95,7 +102,11 @@ async function applyChange(key: string, events: Change[], deps: BatchDeps): Prom
     // reading. S3 reads are strongly consistent, so asking now, after this version's objects are
     // written, is enough: whichever invocation asks last sees the final state and leaves only that.
     const currentVersion = await deps.source.currentVersion(key);
-    await forgetOtherVersions(key, currentVersion, deps.output);
+    // The version just read keeps exactly what was just written (rows of the same version written with
+    // a different upload-time precision go); a newer current version keeps whatever it has.
+    const written = [curatedKey(key, object.version, object.uploadedAt), quarantineKey(key, object.version, object.uploadedAt)];
+    const keep = currentVersion === undefined ? undefined : currentVersion === object.version ? { version: currentVersion, keys: written } : { version: currentVersion };
+    await forgetOtherVersions(key, keep, deps.output);
     if (currentVersion !== object.version) {
       deps.telemetry.warn("upload changed while it was read; its rows were dropped for the current state", {
         sourceKey: key,

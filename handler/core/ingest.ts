@@ -3,7 +3,7 @@ import { curatedLineWriter, FacilityValidator, FieldProblem } from "../schema/va
 import { decode } from "./decode";
 import { isContentError } from "./errors";
 import { findDuplicateKey } from "./duplicate-keys";
-import { curatedKey, derivedPrefix, isLineDelimitedName, quarantineKey } from "./keys";
+import { curatedKey, derivedPrefix, isLineDelimitedName, quarantineKey, versionPrefix } from "./keys";
 import { OutputStore, SourceObject } from "./ports";
 import { Piece, RecordSplitter } from "./records";
 import { NdjsonSink } from "./sink";
@@ -68,8 +68,8 @@ export interface IngestDeps {
  * when reading or writing fails (retryable); every content problem ends up in the quarantine.
  */
 export async function ingestObject(source: SourceObject, deps: IngestDeps): Promise<IngestResult> {
-  const curated = new NdjsonSink(deps.output, curatedKey(source.key, source.version), { gzip: true, contentType: "application/x-ndjson" });
-  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key, source.version), { gzip: false, contentType: "application/x-ndjson" });
+  const curated = new NdjsonSink(deps.output, curatedKey(source.key, source.version, source.uploadedAt), { gzip: true, contentType: "application/x-ndjson" });
+  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key, source.version, source.uploadedAt), { gzip: false, contentType: "application/x-ndjson" });
   const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
   const decoded = decode(source.body);
   const curatedLine = curatedLineWriter({
@@ -187,13 +187,16 @@ function wrapperLike(value: Record<string, unknown>): string | undefined {
 }
 
 /**
- * Removes what was derived from an upload's other versions, keeping only `keepVersion`'s objects (none
- * when the upload no longer exists). Returns the keys removed.
+ * Removes what was derived from an upload except what `keep` names: exactly `keep.keys` when given (the
+ * objects just written for the current version), else every object of `keep.version`; nothing is kept
+ * when `keep` is undefined (the upload no longer exists). Returns the keys removed.
  */
-export async function forgetOtherVersions(sourceKey: string, keepVersion: string | undefined, output: OutputStore): Promise<string[]> {
-  const keep = keepVersion === undefined ? [] : [curatedKey(sourceKey, keepVersion), quarantineKey(sourceKey, keepVersion)];
-  const listed = await Promise.all([output.list(derivedPrefix("curated", sourceKey)), output.list(derivedPrefix("quarantine", sourceKey))]);
-  const stale = listed.flat().map((o) => o.key).filter((k) => !keep.includes(k));
+export async function forgetOtherVersions(sourceKey: string, keep: { version: string; keys?: string[] } | undefined, output: OutputStore): Promise<string[]> {
+  const areas = ["curated", "quarantine"] as const;
+  const kept = (k: string) =>
+    keep !== undefined && (keep.keys ? keep.keys.includes(k) : areas.some((a) => k.startsWith(`${derivedPrefix(a, sourceKey)}${versionPrefix(keep.version)}`)));
+  const listed = await Promise.all(areas.map((a) => output.list(derivedPrefix(a, sourceKey))));
+  const stale = listed.flat().map((o) => o.key).filter((k) => !kept(k));
   await Promise.all(stale.map((k) => output.delete(k)));
   return stale;
 }

@@ -24,8 +24,10 @@ export function derivedName(sourceKey: string): string {
  * every rewrite). A stale ingest of an older version also writes under its own name and can then be
  * removed without ever having overwritten the current version's rows.
  */
-export const curatedKey = (sourceKey: string, sourceVersion: string) => `${derivedPrefix("curated", sourceKey)}${versionTag(sourceVersion)}.ndjson.gz`;
-export const quarantineKey = (sourceKey: string, sourceVersion: string) => `${derivedPrefix("quarantine", sourceKey)}${versionTag(sourceVersion)}.ndjson`;
+export const curatedKey = (sourceKey: string, sourceVersion: string, uploadedAt?: string) =>
+  `${derivedPrefix("curated", sourceKey)}${versionTag(sourceVersion, uploadedAt)}.ndjson.gz`;
+export const quarantineKey = (sourceKey: string, sourceVersion: string, uploadedAt?: string) =>
+  `${derivedPrefix("quarantine", sourceKey)}${versionTag(sourceVersion, uploadedAt)}.ndjson`;
 
 /**
  * The prefix every object derived from an upload starts with, whatever its version. `.` cannot occur in
@@ -34,8 +36,20 @@ export const quarantineKey = (sourceKey: string, sourceVersion: string) => `${de
  */
 export const derivedPrefix = (area: "curated" | "quarantine", sourceKey: string) => `${OUTPUT_LAYOUT[area]}${derivedName(sourceKey)}.`;
 
-/** A short, fixed-length, key-safe tag for a source version (S3 version ids may hold `.` and `_`). */
-export const versionTag = (sourceVersion: string) => `v${sha256(sourceVersion).slice(0, 16)}`;
+/**
+ * A short, fixed-length, key-safe tag for a source version (S3 version ids may hold `.` and `_`), plus
+ * the precise upload time when the rows carry one: it is part of what the rows hold (it breaks ties
+ * between uploads in the same second), so rows with and without it must not share a name, or the
+ * fingerprint would stay the same while the table changed. Every tag of a version starts with
+ * `versionPrefix(version)`.
+ */
+export function versionTag(sourceVersion: string, uploadedAt?: string): string {
+  const version = `v${sha256(sourceVersion).slice(0, 16)}`;
+  return uploadedAt === undefined ? version : `${version}.u${sha256(uploadedAt).slice(0, 8)}`;
+}
+
+/** What every object name of one version continues its upload's prefix with. */
+export const versionPrefix = (sourceVersion: string) => `${versionTag(sourceVersion)}.`;
 
 /** `x.ndjson.gz` -> `x`; `x.json` -> `x`. */
 export function stripExtension(name: string): string {

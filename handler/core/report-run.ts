@@ -46,8 +46,10 @@ export async function runReports(
   sourceFiles: string[],
   deps: ReportRunDeps,
 ): Promise<ReportRunResult> {
-  const listed = await deps.output.list(OUTPUT_LAYOUT.curated);
+  // Stamped before listing: a run stamped later started listing later, so it saw at least every object
+  // committed before this one began, and `latest` never moves to a listing that could have missed more.
   const listedAt = deps.now().toISOString();
+  const listed = await deps.output.list(OUTPUT_LAYOUT.curated);
   const fingerprint = tableFingerprint(listed.map((o) => o.key));
 
   const settled = await Promise.allSettled(reports.map((r) => runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps)));

@@ -221,3 +221,46 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
     });
   });
 });
+
+describe("review findings: retries after transient Athena failures, tie precision, names that are not uploads", () => {
+  let h: ProcessorHarness;
+  beforeEach(() => (h = new ProcessorHarness()));
+  afterEach(() => h.restore());
+
+  it("gives every receive fresh executions after transient failures, instead of finding the same failed ones", async () => {
+    // Athena fails the first three executions of every query (an outage), then recovers.
+    h.athena.outcomeFor = (_sql, attempt) => (attempt < 3 ? { state: "FAILED", reason: "INTERNAL_ERROR_QUERY_ENGINE", category: 1 } : { state: "SUCCEEDED", polls: 1 });
+    const record = h.uploadSample("facilities.ndjson");
+    const first = await h.invoke([record]);
+    expect(first.batchItemFailures, JSON.stringify(h.telemetry.logs.filter((l) => l.level !== "info"))).to.deep.equal([{ itemIdentifier: record.messageId }]);
+    expect(h.athena.started).to.have.length(9);
+    h.clock += retryDelaySeconds(1) * 1000;
+    const second = await h.invoke([sqsRecord(record.body, 2)]);
+    expect(second.batchItemFailures).to.deep.equal([]);
+    expect(h.deadLetters).to.deep.equal([]);
+    expect(h.athena.started, "one fresh execution per report on the retry").to.have.length(12);
+    expect(latest(h, "facility-metrics").result_count).to.equal(3);
+  });
+
+  it("recomputes reports when the same version's rows change their upload-time precision (a retry without the event)", async () => {
+    const key = "incoming/facilities.ndjson";
+    const record = h.uploadSample("facilities.ndjson", key);
+    const version = h.s3.get(RAW, key)!.versionId;
+    const withTime = JSON.parse(record.body) as { Records: Array<Record<string, unknown>> };
+    withTime.Records[0].eventTime = "2026-11-27T08:00:01.789Z";
+    (withTime.Records[0].s3 as { object: Record<string, unknown> }).object.versionId = version;
+    await h.invoke([sqsRecord(JSON.stringify(withTime))]);
+    const before = h.s3.keys(OUTPUT, "curated/");
+    await h.invoke([record]);
+    const after = h.s3.keys(OUTPUT, "curated/");
+    expect(after).to.have.length(1);
+    expect(after).to.not.deep.equal(before);
+    expect(h.athena.started, "a changed table is a new computation").to.have.length(6);
+  });
+
+  it("does not count a console folder marker or the removal of a non-upload as an ignored upload", async () => {
+    const res = await h.invoke([h.upload("incoming/", ""), h.remove("notes/readme.txt")]);
+    expect(res.batchItemFailures).to.deep.equal([]);
+    expect(h.telemetry.metrics.filter((m) => m.name === "UploadsIgnored")).to.deep.equal([]);
+  });
+});

@@ -344,7 +344,7 @@ describe("local mode (npm start)", () => {
       const { out } = await run([file, "--out", path.join(tmp, "d")]);
       expect(out).to.include("line 1 (record 1), location.state: must be a two-letter US state or territory code");
       expect(out).to.include("line 2 (record 2), location.zip: must be a string");
-      expect(out).to.match(/rejects and reasons: .*quarantine\/bad-state-and-zip-[0-9a-f]{16}\.v[0-9a-f]{16}\.ndjson/);
+      expect(out).to.match(/rejects and reasons: .*quarantine\/bad-state-and-zip-[0-9a-f]{16}\.v[0-9a-f]{16}(\.u[0-9a-f]{8})?\.ndjson/);
     });
 
     const usage: Array<[string, string[], RegExp]> = [

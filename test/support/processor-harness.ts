@@ -100,6 +100,7 @@ export class ProcessorHarness {
     this.twin = new AwsTwin(options);
     this.s3 = this.twin.s3;
     this.athena = this.twin.athena;
+    this.athena.now = () => this.now.getTime() + this.clock;
   }
 
   /** Messages the processor sent to the dead-letter queue. */
@@ -142,6 +143,7 @@ export class ProcessorHarness {
           this.clock += ms;
         },
         safetyMarginMs: 5_000,
+        now: () => this.now.getTime() + this.clock,
       },
     });
   }

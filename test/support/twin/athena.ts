@@ -35,6 +35,7 @@ interface Execution {
   rows?: Array<Array<string | null>>;
   columns?: string[];
   bytesScanned?: number;
+  submittedAt: number;
 }
 
 /** Where the table lives and what the workgroup enforces. */
@@ -99,6 +100,8 @@ export class AthenaTwin {
   /** False: succeed with no rows instead of running the SQL (for counting queries at scale). */
   runQueries = true;
   outcomeFor: (sql: string, attempt: number) => Outcome = () => ({ state: "SUCCEEDED", polls: 1 });
+  /** Athena's clock, for SubmissionDateTime (tests share a simulated one with the engine). */
+  now: () => number = Date.now;
   private startFaults: Array<() => Error> = [];
   private next = 0;
 
@@ -128,7 +131,7 @@ export class AthenaTwin {
       }
       const id = `qe-${++this.next}`;
       const attempt = [...this.executions.values()].filter((e) => e.sql === sql).length;
-      this.executions.set(id, { id, token, workgroup, sql, params, outcome: this.outcomeFor(sql, attempt), polls: 0 });
+      this.executions.set(id, { id, token, workgroup, sql, params, outcome: this.outcomeFor(sql, attempt), polls: 0, submittedAt: this.now() });
       this.byToken.set(token, id);
       this.started.push(token);
       return { QueryExecutionId: id };
@@ -190,17 +193,18 @@ export class AthenaTwin {
 
   private async status(e: Execution): Promise<QueryExecution> {
     const base = { QueryExecutionId: e.id, Query: e.sql, WorkGroup: e.workgroup };
+    const submitted = { SubmissionDateTime: new Date(e.submittedAt) };
     const o = e.outcome;
-    if (o.state === "RUNNING" || e.polls < (o.polls ?? 1)) return { ...base, Status: { State: "RUNNING" } };
+    if (o.state === "RUNNING" || e.polls < (o.polls ?? 1)) return { ...base, Status: { State: "RUNNING", ...submitted } };
     if (o.state === "SUCCEEDED" && !e.rows) e.outcome = await this.execute(e);
     const done = e.outcome;
     if (done.state === "FAILED") {
-      return { ...base, Status: { State: "FAILED", StateChangeReason: done.reason, AthenaError: { ErrorCategory: done.category, Retryable: done.retryable } } };
+      return { ...base, Status: { State: "FAILED", ...submitted, StateChangeReason: done.reason, AthenaError: { ErrorCategory: done.category, Retryable: done.retryable } } };
     }
-    if (done.state === "CANCELLED") return { ...base, Status: { State: "CANCELLED", StateChangeReason: done.reason } };
+    if (done.state === "CANCELLED") return { ...base, Status: { State: "CANCELLED", ...submitted, StateChangeReason: done.reason } };
     return {
       ...base,
-      Status: { State: "SUCCEEDED" },
+      Status: { State: "SUCCEEDED", ...submitted },
       Statistics: { DataScannedInBytes: this.bytesPerQuery ?? e.bytesScanned ?? 0, EngineExecutionTimeInMillis: 420 },
     };
   }
@@ -241,6 +245,11 @@ export class AthenaTwin {
       e.rows = [];
     }
     const resultKey = `${OUTPUT_LAYOUT.athenaScratch}${e.id}.csv`;
+    // Athena locates the results bucket as the caller before writing to it (Athena User Guide, "Access
+    // to Amazon S3": s3:GetBucketLocation on the query result location's bucket).
+    if (this.authorizer && !(await this.authorizer.allows("s3:GetBucketLocation", bucketArn))) {
+      return userError(`Access denied when locating the output bucket: s3://${w.outputBucket}`);
+    }
     if (this.authorizer && !(await this.authorizer.allows("s3:PutObject", `${bucketArn}/${resultKey}`))) {
       return userError(`Access denied when writing output to url: s3://${w.outputBucket}/${resultKey}`);
     }
