@@ -274,13 +274,18 @@ function jsonSummary(options: CliOptions & { asOf: string }, result: BatchResult
   };
 }
 
-/** The first rejected records of a quarantine file, as `line N, field: reason`. */
+/**
+ * The first rejected records of a quarantine file, as `record K (line N), field: reason`: the record
+ * number and the line are the entry's own `record` and `line`, so the terminal and the file agree.
+ */
 async function firstRejects(file: string, limit = 5): Promise<string[]> {
   const text = await fsp.readFile(file, "utf8").catch(() => "");
   const entries = text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as QuarantineEntry);
   const lines = entries.slice(0, limit).map((e) => {
     const what = e.errors.map((x) => (x.field ? `${x.field}: ${x.reason}` : x.reason)).join("; ");
-    return `line ${e.line}${e.index !== null && e.index !== undefined ? ` (record ${e.index + 1})` : ""}, ${what}`;
+    // Entries written before `record` existed carry only the 0-based index.
+    const record = e.record ?? (typeof e.index === "number" ? e.index + 1 : null);
+    return `${record !== null ? `record ${record} (line ${e.line})` : `line ${e.line}`}, ${what}`;
   });
   if (entries.length > limit) lines.push(`... and ${entries.length - limit} more`);
   return lines;

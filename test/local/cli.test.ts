@@ -342,8 +342,11 @@ describe("local mode (npm start)", () => {
     it("prints the first rejects with line, field and reason, and where the rest went", async () => {
       const file = path.join(root, "sample-data/bad/bad-state-and-zip.ndjson");
       const { out } = await run([file, "--out", path.join(tmp, "d")]);
-      expect(out).to.include("line 1 (record 1), location.state: must be a two-letter US state or territory code");
-      expect(out).to.include("line 2 (record 2), location.zip: must be a string");
+      expect(out).to.include(`record 1 (line 1), location.state: "Texas": use the two-letter code (TX)`);
+      expect(out).to.include(`record 2 (line 2), location.zip: 75001 is a number: write it in quotes ("75001")`);
+      // The quarantine file numbers the same records the same way.
+      const entries = fs.readFileSync(path.join(tmp, "d", out.match(/quarantine\/\S+\.ndjson/)![0]), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { record: number; line: number; index: number });
+      expect(entries.map((e) => [e.record, e.line, e.index])).to.deep.equal([[1, 1, 0], [2, 2, 1], [3, 3, 2]]);
       expect(out).to.match(/rejects and reasons: .*quarantine\/bad-state-and-zip-[0-9a-f]{16}\.v[0-9a-f]{16}\.ndjson/);
     });
 
