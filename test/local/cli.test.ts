@@ -11,8 +11,20 @@ const sample = (f: string) => path.join(root, "sample-data", f);
 
 interface Summary {
   exit_code: number;
+  out: string;
+  totals: { files: number; accepted: number; rejected: number; failed: number };
   files: Array<{ file: string; status: string; accepted?: number; rejected?: number }>;
-  reports: Array<{ report: string; rows: number; results: Array<Record<string, unknown>> }>;
+  rejects_by_field: Array<{ field: string; records: number; example: string }>;
+  earlier_uploads: string[];
+  reports: Array<{ report: string; rows: number; json: string; csv: string; results?: Array<Record<string, unknown>> }>;
+}
+
+/** The summary with each report's rows read from the JSON file it names (the summary holds no rows). */
+function withRows(summary: Summary): Summary {
+  for (const r of summary.reports) {
+    r.results = (JSON.parse(fs.readFileSync(path.join(summary.out, r.json), "utf8")) as { results: Array<Record<string, unknown>> }).results;
+  }
+  return summary;
 }
 
 /** Runs `fn` with stderr captured; returns what it wrote there. */
@@ -40,11 +52,13 @@ function runBin(args: string[], options: { cwd?: string; onStart?: (child: Retur
   });
 }
 
-async function run(args: string[]): Promise<{ code: number; out: string; summary?: Summary }> {
+/** The CLI in this process: exit code, what went to stdout (`out`) and to stderr (`err`). */
+async function run(args: string[]): Promise<{ code: number; out: string; err: string; summary?: Summary }> {
   const lines: string[] = [];
-  const code = await main(args, (s) => lines.push(s));
+  const errors: string[] = [];
+  const code = await main(args, { out: (s) => lines.push(s), err: (s) => errors.push(s) }, "npm start --");
   const out = lines.join("\n");
-  return { code, out, summary: args.includes("--json") && out.startsWith("{") ? (JSON.parse(out) as Summary) : undefined };
+  return { code, out, err: errors.join("\n"), summary: args.includes("--json") && out.startsWith("{") ? withRows(JSON.parse(out) as Summary) : undefined };
 }
 
 /** A folder `in/` holding a.ndjson (F001-F003) and b.json (F004, F005), and where the outputs go. */
@@ -56,7 +70,7 @@ function twoFileInbox(tmp: string): { inbox: string; out: string } {
   return { inbox, out: path.join(tmp, "out") };
 }
 
-const report = (s: Summary | undefined, name: string) => s!.reports.find((r) => r.report === name)!.results;
+const report = (s: Summary | undefined, name: string) => s!.reports.find((r) => r.report === name)!.results!;
 
 describe("local mode (npm start)", () => {
   let tmp: string;
@@ -237,9 +251,9 @@ describe("local mode (npm start)", () => {
     it("refuses a second run on the same --out while the first holds it, and takes over a lock left by a dead process", async () => {
       const out = path.join(tmp, "out");
       const args = [sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"];
-      const { value: codes, stderr } = await capturingStderr(() => Promise.all([run(args), run(args)]));
+      const codes = await Promise.all([run(args), run(args)]);
       expect(codes.map((c) => c.code).sort()).to.deep.equal([0, 1]);
-      expect(stderr).to.include(`another run is using ${out}`);
+      expect(codes.map((c) => c.err).join("\n")).to.include(`another run is using ${out}`);
       fs.writeFileSync(path.join(out, ".lock"), JSON.stringify({ pid: 2 ** 22 + 12345, started: "2026-01-01T00:00:00Z" }));
       expect((await run(args)).code).to.equal(0);
       expect(fs.existsSync(path.join(out, ".lock"))).to.equal(false);
@@ -309,9 +323,9 @@ describe("local mode (npm start)", () => {
     ];
     for (const [what, args, message] of strictUsage) {
       it(`exits 2 for ${what}`, async () => {
-        const { value, stderr } = await capturingStderr(() => run(args));
-        expect(value.code).to.equal(2);
-        expect(stderr).to.match(message);
+        const { code, err } = await run(args);
+        expect(code).to.equal(2);
+        expect(err).to.match(message);
       });
     }
 
@@ -334,14 +348,14 @@ describe("local mode (npm start)", () => {
 
     it("1 when a file cannot be processed at all, naming the file and line", async () => {
       const file = path.join(root, "sample-data/bad/csv-not-json.json");
-      const { code, out } = await run([file, "--out", path.join(tmp, "c")]);
+      const { code, err } = await run([file, "--out", path.join(tmp, "c")]);
       expect(code).to.equal(1);
-      expect(out).to.match(/x .*csv-not-json\.json: 0 accepted, line 1 does not start a JSON value/);
+      expect(err).to.match(/x .*csv-not-json\.json: 0 accepted, line 1 does not start a JSON value/);
     });
 
     it("prints the first rejects with line, field and reason, and where the rest went", async () => {
       const file = path.join(root, "sample-data/bad/bad-state-and-zip.ndjson");
-      const { out } = await run([file, "--out", path.join(tmp, "d")]);
+      const { err: out } = await run([file, "--out", path.join(tmp, "d")]);
       expect(out).to.include(`record 1 (line 1), location.state: "Texas": use the two-letter code (TX)`);
       expect(out).to.include(`record 2 (line 2), location.zip: 75001 is a number: write it in quotes ("75001")`);
       // The quarantine file numbers the same records the same way.
@@ -351,23 +365,24 @@ describe("local mode (npm start)", () => {
     });
 
     const usage: Array<[string, string[], RegExp]> = [
-      ["an unknown option", ["--frobnicate"], /Unknown option '--frobnicate'/],
+      ["an unknown option", ["--frobnicate"], /^facility-pipeline: unknown option --frobnicate$/m],
+      ["a misspelt option", ["--as_of", "2026-01-01"], /^facility-pipeline: unknown option --as_of \(did you mean --as-of\?\)$/m],
+      ["an option without its value", ["--out"], /^facility-pipeline: --out needs a value, e.g\. --out DIR$/m],
+      ["a value for a switch", ["--json=yes"], /^facility-pipeline: --json takes no value$/m],
       ["an impossible date", ["--as-of", "2026-02-30"], /--as-of "2026-02-30": expected a calendar date/],
       ["a bad month count", ["--months", "0"], /--months "0": expected a whole number from 1 to 120/],
       ["a missing input", ["no/such/file.json"], /no\/such\/file\.json: no such file or directory/],
       ["an input of another type", [path.join(root, "README.md")], /not a \.json, \.jsonl or \.ndjson file/],
     ];
     for (const [what, args, message] of usage) {
-      it(`2 for ${what}, with the reason and the usage`, async () => {
-        const writes: string[] = [];
-        const original = process.stderr.write.bind(process.stderr);
-        process.stderr.write = ((s: string) => writes.push(s) > 0) as typeof process.stderr.write;
-        try {
-          expect((await run(args)).code).to.equal(2);
-        } finally {
-          process.stderr.write = original;
-        }
-        expect(writes.join("")).to.match(message).and.to.include("Usage: npm start");
+      it(`2 for ${what}, with the reason and one usage line`, async () => {
+        const { code, out, err } = await run(args);
+        expect(code).to.equal(2);
+        expect(out).to.equal("");
+        expect(err).to.match(message);
+        const lines = err.split("\n");
+        expect(lines, err).to.have.length(2);
+        expect(lines[1]).to.match(/^Usage: npm start -- \[file-or-dir\.\.\.\] .*\(--help for details\)$/);
       });
     }
   });
@@ -384,11 +399,13 @@ describe("local mode (npm start)", () => {
     fs.mkdirSync(inbox);
     const child = spawn(process.execPath, [path.join(root, "handler/local/bin.js"), "--watch", inbox, "--out", path.join(tmp, "out"), "--json", "--as-of", "2026-11-27"], { cwd: root });
     let stdout = "";
+    let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
     const waitFor = async (pattern: RegExp, count: number) => {
       const deadline = Date.now() + 30_000;
-      while ((stdout.match(pattern) ?? []).length < count) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; got:\n${stdout}`);
+      while ((stderr.match(pattern) ?? []).length < count) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; got:\n${stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
@@ -397,8 +414,9 @@ describe("local mode (npm start)", () => {
       fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "one.ndjson"));
       fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "two.json"));
       await waitFor(/Watching /g, 2);
-      const runs = stdout.split(/Watching [^\n]*\n/).filter((s) => s.trim().startsWith("{")).map((s) => JSON.parse(s) as Summary);
-      const last = runs[runs.length - 1];
+      // stdout holds only the runs' --json documents, one after another.
+      const runs = stdout.split(/\n(?=\{)/).map((s) => JSON.parse(s) as Summary);
+      const last = withRows(runs[runs.length - 1]);
       expect(last.files.map((f) => path.basename(f.file)).sort()).to.deep.equal(["one.ndjson", "two.json"]);
       expect(report(last, "facility-metrics")).to.have.length(5);
     } finally {
