@@ -3,7 +3,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { main, parseCli, runOnce } from "../../handler/local/cli";
+import { invokedAs, main, parseCli, runOnce, usage } from "../../handler/local/cli";
 import { localKey } from "../../handler/local/fs-store";
 
 const root = path.resolve(__dirname, "../..");
@@ -212,7 +212,7 @@ describe("local mode (npm start)", () => {
       const options = parseCli(["--watch", tmp, "--out", path.join(tmp, "out")]);
       if (options === "help") throw new Error("unexpected help");
       const afterMidnight = () => new Date("2026-11-28T00:01:00Z");
-      const { result } = await runOnce(options, [{ kind: "created", key: localKey(sample("facilities.ndjson")) }], () => undefined, afterMidnight);
+      const { result } = await runOnce(options, [{ kind: "created", key: localKey(sample("facilities.ndjson")) }], { out: () => undefined, err: () => undefined }, afterMidnight);
       expect(result.reports?.ok && result.reports.run.reports.map((r) => r.document.as_of)).to.deep.equal(["2026-11-28", "2026-11-28", "2026-11-28"]);
     });
 
@@ -387,10 +387,92 @@ describe("local mode (npm start)", () => {
     }
   });
 
+  describe("analyst experience: streams, summary, state, reruns", () => {
+    it("writes reports to stdout and per-file results and rejects to stderr", async () => {
+      const bad = path.join(root, "sample-data/bad/bad-state-and-zip.ndjson");
+      const { stdout, stderr, code } = await runBin([sample("facilities.ndjson"), bad, "--out", path.join(tmp, "out"), "--as-of", "2026-11-27"]);
+      expect(code).to.equal(0);
+      expect(stdout).to.include("== accreditation-by-state (as_of 2026-11-27)");
+      expect(stdout).not.to.match(/accepted|rejected|record 1 \(line 1\)/);
+      expect(stderr).to.match(/ok .*facilities\.ndjson: 3 accepted/);
+      expect(stderr).to.include(`record 1 (line 1), location.state: "Texas": use the two-letter code (TX)`);
+      expect(stderr).not.to.include("== accreditation-by-state");
+    });
+
+    it("--json is a summary of counts and paths, not report rows, however large the input", async () => {
+      const first = JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]) as Record<string, unknown>;
+      const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ ...first, facility_id: `G${i}`, employee_count: i % 7 === 0 ? String(i) : i }));
+      const file = path.join(tmp, "many.ndjson");
+      fs.writeFileSync(file, `${lines.join("\n")}\n`);
+      const out = path.join(tmp, "out");
+      const { code, out: text, summary } = await run([file, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      expect(code).to.equal(0);
+      expect(text.length, "summary bytes").to.be.below(4000);
+      expect(text).not.to.include('"results"');
+      expect(summary!.totals).to.deep.equal({ files: 1, accepted: 4285, rejected: 715, failed: 0 });
+      expect(summary!.rejects_by_field).to.deep.equal([{ field: "employee_count", records: 715, example: '"0" is text: write 0 without quotes' }]);
+      const metrics = summary!.reports.find((r) => r.report === "facility-metrics")!;
+      expect(metrics.rows).to.equal(4285);
+      expect(fs.existsSync(path.join(out, metrics.json)) && fs.existsSync(path.join(out, metrics.csv))).to.equal(true);
+      expect(metrics.results).to.have.length(4285);
+    });
+
+    it("names uploads from earlier runs that the table still holds, and --fresh starts from an empty folder", async () => {
+      const out = path.join(tmp, "out");
+      await run([sample("facilities-array.json"), "--out", out, "--as-of", "2026-11-27"]);
+      const second = await run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27"]);
+      expect(second.err).to.match(/note: the table also holds 1 upload\(s\) from earlier runs on this --out, not among this run's inputs: .*facilities-array\.json\..*--fresh/);
+      expect(second.out).to.include("over 2 curated file(s)");
+      const fresh = await run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--fresh", "--json"]);
+      expect(fresh.code).to.equal(0);
+      expect(fresh.summary!.earlier_uploads).to.deep.equal([]);
+      expect(fs.readdirSync(path.join(out, "curated"))).to.have.length(1);
+      expect(report(fresh.summary, "facility-metrics").map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
+    });
+
+    it("--fresh refuses a folder holding anything this tool did not write, and deletes nothing", async () => {
+      const home = path.join(tmp, "home");
+      fs.mkdirSync(path.join(home, "reports"), { recursive: true });
+      fs.writeFileSync(path.join(home, ".bashrc"), "x");
+      fs.writeFileSync(path.join(home, "reports", "q3-board.pdf"), "x");
+      const { code, err } = await run([sample("facilities.ndjson"), "--out", home, "--fresh"]);
+      expect(code).to.equal(1);
+      expect(err).to.include(`--fresh: refusing to empty ${home}: it holds .bashrc, reports/q3-board.pdf, which this tool does not write`);
+      expect(err).to.include("Nothing was deleted.");
+      expect(fs.readdirSync(home).sort()).to.deep.equal([".bashrc", "reports"]);
+      expect(fs.existsSync(path.join(home, "reports", "q3-board.pdf"))).to.equal(true);
+    });
+
+    it("re-running identical data writes no new run file, even after its mtime changed", async () => {
+      const { inbox, out } = twoFileInbox(tmp);
+      const runFiles = () => fs.readdirSync(out, { recursive: true, encoding: "utf8" }).filter((f) => f.includes(`runs${path.sep}`) && /\.(json|csv|html)$/.test(f)).sort();
+      const first = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      const before = runFiles();
+      expect(before.length).to.be.at.least(7);
+      const later = new Date(Date.now() + 60_000);
+      for (const f of ["a.ndjson", "b.json"]) fs.utimesSync(path.join(inbox, f), later, later);
+      const second = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      expect(runFiles()).to.deep.equal(before);
+      expect(second.summary!.reports.map((r) => r.json)).to.deep.equal(first.summary!.reports.map((r) => r.json));
+      // Different content is a different version, and a new run.
+      fs.writeFileSync(path.join(inbox, "a.ndjson"), fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n").slice(0, 2).join("\n"));
+      const third = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      expect(third.summary!.reports[0].json).not.to.equal(first.summary!.reports[0].json);
+    });
+
+    it("names the command as it was invoked in the help and the usage line", async () => {
+      const direct = await runBin(["--frobnicate"]);
+      expect(direct.code).to.equal(2);
+      expect(direct.stderr).to.equal("facility-pipeline: unknown option --frobnicate\nUsage: facility-pipeline [file-or-dir...] [--out DIR] [--fresh] [--as-of YYYY-MM-DD] [--months N] [--watch DIR] [--strict] [--json]  (--help for details)\n");
+      expect((await runBin(["--help"])).stdout).to.match(/^Usage: facility-pipeline \[file-or-dir\.\.\.\] \[options\]/);
+      expect(usage(invokedAs({ npm_lifecycle_event: "start" }))).to.match(/^Usage: npm start -- \[file-or-dir/);
+    });
+  });
+
   it("--help documents every option", async () => {
     const { code, out } = await run(["--help"]);
     expect(code).to.equal(0);
-    for (const o of ["--out", "--as-of", "--months", "--watch", "--strict", "--json"]) expect(out).to.include(o);
+    for (const o of ["--out", "--fresh", "--as-of", "--months", "--watch", "--strict", "--json"]) expect(out).to.include(o);
   });
 
   it("--watch handles a file dropped into the folder as an upload, with one report run per burst", async function () {
