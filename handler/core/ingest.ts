@@ -47,7 +47,9 @@ export interface QuarantineEntry {
   source_version: string;
   /** 1-based line where the record starts; for a file problem, where it was noticed. */
   line: number;
-  /** Position in its array or among the file's values; null for a file problem. */
+  /** 1-based record number (the Nth value of the file, or of its array), as the terminal shows it; null for a file problem. */
+  record: number | null;
+  /** The same position 0-based (`record - 1`), kept for readers of earlier quarantine files. */
   index: number | null;
   errors: FieldProblem[];
   /** The record's text as uploaded, when it could be isolated. */
@@ -84,7 +86,7 @@ export async function ingestObject(source: SourceObject, deps: IngestDeps): Prom
   let duplicateIds = 0;
 
   const reject = (line: number, index: number | null, errors: FieldProblem[], raw?: string) => {
-    const entry: QuarantineEntry = { source_key: source.key, source_version: source.version, line, index, errors };
+    const entry: QuarantineEntry = { source_key: source.key, source_version: source.version, line, record: index === null ? null : index + 1, index, errors };
     if (raw !== undefined) entry.raw = raw;
     quarantine.add(entry);
   };

@@ -1,4 +1,5 @@
-import { createReadStream, promises as fsp, realpathSync } from "fs";
+import { createHash } from "crypto";
+import { createReadStream, promises as fsp, realpathSync, Stats } from "fs";
 import * as path from "path";
 import { pipeline } from "stream/promises";
 import { Readable } from "stream";
@@ -25,36 +26,63 @@ export function realFolder(dir: string): string {
   }
 }
 
-/** Local files as the upload store: the key is a path relative to `cwd`. */
+/**
+ * Local files as the upload store: the key is a path relative to `cwd`.
+ *
+ * A file's version is a SHA-256 of its bytes, not its size and mtime: the version names the curated
+ * object, the curated names fingerprint the table, and the fingerprint names the report run. With
+ * mtime in it, re-running identical data after a `touch` or a fresh copy wrote a new run file each
+ * time. The digest costs one extra read of the file before it is ingested; it is remembered for the
+ * same inode, size, mtime and ctime, so the check for a change after the read is a `stat`.
+ */
 export function fsSourceStore(cwd = process.cwd()): SourceStore {
   const resolve = (key: string) => path.resolve(cwd, key);
-  const versionOf = (stat: { size: number; mtimeMs: number }) => `${stat.size}-${Math.trunc(stat.mtimeMs)}`;
+  const digests = new Map<string, { identity: string; digest: Promise<string> }>();
+  const versionOf = (file: string, stat: Stats): Promise<string> => {
+    const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+    const known = digests.get(file);
+    if (known?.identity === identity) return known.digest;
+    const digest = contentDigest(file);
+    digests.set(file, { identity, digest });
+    digest.catch(() => digests.delete(file));
+    return digest;
+  };
   return {
     async open(key): Promise<SourceObject | undefined> {
       let stat;
+      let version;
       try {
         stat = await fsp.stat(resolve(key));
+        version = await versionOf(resolve(key), stat);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
         throw e;
       }
       return {
         key,
-        version: versionOf(stat),
+        version,
+        // The mtime, to the millisecond, orders local uploads (S3's LastModified has only seconds, which
+        // is why the Lambda also carries the event time). It is not part of the version: the run name
+        // follows the content, and DuckDB recomputes every run anyway.
         lastModified: stat.mtime.toISOString(),
-        uploadedAt: stat.mtime.toISOString(),
         body: createReadStream(resolve(key), { highWaterMark: 1024 * 1024 }),
       };
     },
     async currentVersion(key): Promise<string | undefined> {
       try {
-        return versionOf(await fsp.stat(resolve(key)));
+        return await versionOf(resolve(key), await fsp.stat(resolve(key)));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
         throw e;
       }
     },
   };
+}
+
+async function contentDigest(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), hash);
+  return `sha256-${hash.digest("hex")}`;
 }
 
 /**

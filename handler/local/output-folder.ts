@@ -1,5 +1,6 @@
 import { constants, promises as fsp, readdirSync, rmSync } from "fs";
 import * as path from "path";
+import { REPORTS } from "../reports/registry";
 
 /** The lock file of an output folder: which process is using it, since when. */
 const LOCK = ".lock";
@@ -114,4 +115,41 @@ function removeTemporaryFiles(out: string): void {
     return;
   }
   for (const name of names) if (name.endsWith(".tmp")) rmSync(path.join(out, name), { force: true });
+}
+
+/** Everything a run writes at the top of the output folder, and what each folder may hold. */
+const OWNED_FOLDERS: Readonly<Record<string, (name: string, isDir: boolean) => boolean>> = {
+  curated: (name, isDir) => !isDir && (name.endsWith(".ndjson.gz") || name.endsWith(".tmp")),
+  quarantine: (name, isDir) => !isDir && (name.endsWith(".ndjson") || name.endsWith(".tmp")),
+  reports: (name, isDir) => (isDir ? name === "runs" || REPORTS.some((r) => r.name === name) : name === "latest.html" || name.endsWith(".tmp")),
+};
+const OWNED_FILES = [".latest-stamps.json", LOCK];
+
+/**
+ * `--fresh`: removes what the pipeline wrote in `out` (curated/, quarantine/, reports/, its state
+ * files), so the table holds only this run's uploads. Refuses, removing nothing, when the folder holds
+ * anything else: `--out ~ --fresh` or `--out src --fresh` is a slip of the keyboard, not a request to
+ * delete a home folder. Call with the folder's lock held.
+ */
+export async function emptyOutput(out: string): Promise<void> {
+  const foreign: string[] = [];
+  for (const entry of await fsp.readdir(out, { withFileTypes: true })) {
+    const allowed = OWNED_FOLDERS[entry.name];
+    if (allowed && entry.isDirectory()) {
+      for (const inner of await fsp.readdir(path.join(out, entry.name), { withFileTypes: true })) {
+        if (!allowed(inner.name, inner.isDirectory())) foreign.push(`${entry.name}/${inner.name}`);
+      }
+    } else if (!(entry.isFile() && (OWNED_FILES.includes(entry.name) || entry.name.startsWith(`${LOCK}-`)))) {
+      foreign.push(entry.isDirectory() ? `${entry.name}/` : entry.name);
+    }
+  }
+  if (foreign.length > 0) {
+    const named = foreign.slice(0, 3).join(", ") + (foreign.length > 3 ? ` and ${foreign.length - 3} more` : "");
+    throw new Error(
+      `--fresh: refusing to empty ${out}: it holds ${named}, which this tool does not write. ` +
+        "Name the pipeline's own output folder with --out (default .pipeline), or remove those files first. Nothing was deleted.",
+    );
+  }
+  for (const name of Object.keys(OWNED_FOLDERS)) await fsp.rm(path.join(out, name), { recursive: true, force: true });
+  await fsp.rm(path.join(out, ".latest-stamps.json"), { force: true });
 }

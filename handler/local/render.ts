@@ -66,9 +66,9 @@ export function renderFile(outcome: FileOutcome, outDir: string, rejectLines: st
     case "ingested": {
       const r = f.result;
       const head = r.outcome === "curated" || r.outcome === "empty" ? "ok" : r.outcome === "rejected" ? "x " : "! ";
-      const parts = [`${r.accepted} accepted`];
-      if (r.rejected > 0) parts.push(`${r.rejected} rejected`);
-      if (r.duplicateIds > 0) parts.push(`${r.duplicateIds} repeated facility_id (the last record of each counts)`);
+      const parts = [`${count(r.accepted)} accepted`];
+      if (r.rejected > 0) parts.push(`${count(r.rejected)} rejected`);
+      if (r.duplicateIds > 0) parts.push(`${count(r.duplicateIds)} repeated facility_id (the last record of each counts)`);
       if (r.fileProblems.length > 0) parts.push(r.fileProblems.join("; "));
       const unknown = Object.keys(r.unknownFields);
       if (unknown.length > 0) parts.push(`fields not in the schema, left out: ${printable(unknown.join(", "))}`);
@@ -80,8 +80,20 @@ export function renderFile(outcome: FileOutcome, outDir: string, rejectLines: st
   }
 }
 
+/** Binary units, named as such: the divisor is 1024, so the unit is KiB, not KB. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** A count with thousands separators, the same on every machine whatever its locale. */
+export function count(n: number): string {
+  return n.toLocaleString("en-US");
 }

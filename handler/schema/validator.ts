@@ -2,7 +2,7 @@ import Ajv, { ErrorObject, ValidateFunction } from "ajv";
 import * as ucs2length from "ajv/dist/runtime/ucs2length";
 import standaloneCode from "ajv/dist/standalone";
 import type { SchemaNode } from "./columns";
-import { Facility, facilitySchema } from "./facility";
+import { Facility, facilitySchema, STATE_CODES } from "./facility";
 
 export interface FieldProblem {
   /** Dotted path of the field, e.g. `location.state` or `accreditations[1].valid_until`; "" for the record itself. */
@@ -83,7 +83,7 @@ function datePaths(node: SchemaNode, at: string[] = []): string[][] {
 function calendarProblems(value: unknown, path: string[], field: string, out: FieldProblem[]): void {
   if (path.length === 0) {
     if (typeof value === "string" && DATE_SHAPE.test(value) && !isCalendarDate(value)) {
-      out.push({ field, reason: "must be a real calendar date written YYYY-MM-DD" });
+      out.push({ field, reason: `${shortValue(value)} is not a real calendar date: ${whyNotOnCalendar(value)}` });
     }
     return;
   }
@@ -135,7 +135,7 @@ export function createFacilityValidator(): FacilityValidator {
     const calendar: FieldProblem[] = [];
     for (const path of dates) calendarProblems(value, path, "", calendar);
     if (!valid || calendar.length > 0) {
-      const problems = valid ? [] : describe(check.errors ?? []);
+      const problems = valid ? [] : describe(check.errors ?? [], value);
       for (const d of calendar) if (!problems.some((p) => p.field === d.field)) problems.push(d);
       return { ok: false, problems };
     }
@@ -179,7 +179,9 @@ function normalizeInPlace(value: unknown): Normalized {
     }
   }
   const location = value.location;
-  if (isObject(location) && typeof location.state === "string") {
+  // Only a two-letter value can be a code; leaving anything else as written lets the reject message
+  // quote what the user wrote ("Oregon", not "OREGON").
+  if (isObject(location) && typeof location.state === "string" && location.state.length === 2) {
     const upper = location.state.toUpperCase();
     if (upper !== location.state) {
       location.state = upper;
@@ -297,8 +299,90 @@ function noteUnknown(value: unknown, known: Readonly<Record<string, SchemaNode>>
   }
 }
 
-/** Turns ajv errors into one problem per field, in words a data engineer reads without the schema. */
-function describe(errors: ErrorObject[]): FieldProblem[] {
+/** Longest value quoted in a reject reason; a reason names the value, it does not copy the record. */
+const SHOWN_VALUE = 40;
+
+/** A value as a reason quotes it: JSON, shortened; objects and lists by kind only. */
+export function shortValue(v: unknown): string {
+  if (Array.isArray(v)) return "a list";
+  if (isObject(v)) return "an object";
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length <= SHOWN_VALUE ? text : `${text.slice(0, SHOWN_VALUE - 2)}…${text.endsWith('"') ? '"' : ""}`;
+}
+
+/** The value at an Ajv instance path (a JSON pointer), read only to quote it in a reason. */
+function valueAt(root: unknown, pointer: string): unknown {
+  let v = root;
+  for (const part of pointer.split("/").slice(1)) {
+    const k = part.replace(/~1/g, "/").replace(/~0/g, "~");
+    v = Array.isArray(v) ? v[Number(k)] : isObject(v) ? v[k] : undefined;
+  }
+  return v;
+}
+
+/** State and territory names as people write them, to the code the schema wants. */
+const STATE_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  (
+    "ALABAMA AL|ALASKA AK|ARIZONA AZ|ARKANSAS AR|CALIFORNIA CA|COLORADO CO|CONNECTICUT CT|DELAWARE DE|DISTRICT OF COLUMBIA DC|" +
+    "WASHINGTON DC DC|WASHINGTON, D.C. DC|FLORIDA FL|GEORGIA GA|HAWAII HI|IDAHO ID|ILLINOIS IL|INDIANA IN|IOWA IA|KANSAS KS|" +
+    "KENTUCKY KY|LOUISIANA LA|MAINE ME|MARYLAND MD|MASSACHUSETTS MA|MICHIGAN MI|MINNESOTA MN|MISSISSIPPI MS|MISSOURI MO|" +
+    "MONTANA MT|NEBRASKA NE|NEVADA NV|NEW HAMPSHIRE NH|NEW JERSEY NJ|NEW MEXICO NM|NEW YORK NY|NORTH CAROLINA NC|" +
+    "NORTH DAKOTA ND|OHIO OH|OKLAHOMA OK|OREGON OR|PENNSYLVANIA PA|RHODE ISLAND RI|SOUTH CAROLINA SC|SOUTH DAKOTA SD|" +
+    "TENNESSEE TN|TEXAS TX|UTAH UT|VERMONT VT|VIRGINIA VA|WASHINGTON WA|WEST VIRGINIA WV|WISCONSIN WI|WYOMING WY|" +
+    "AMERICAN SAMOA AS|GUAM GU|NORTHERN MARIANA ISLANDS MP|PUERTO RICO PR|U.S. VIRGIN ISLANDS VI|US VIRGIN ISLANDS VI|VIRGIN ISLANDS VI"
+  )
+    .split("|")
+    .map((entry) => [entry.slice(0, entry.lastIndexOf(" ")), entry.slice(entry.lastIndexOf(" ") + 1)]),
+);
+
+function stateHint(v: unknown): string {
+  const code = typeof v === "string" ? STATE_NAMES[v.toUpperCase().replace(/\s+/g, " ")] : undefined;
+  if (code && (STATE_CODES as readonly string[]).includes(code)) return `${shortValue(v)}: use the two-letter code (${code})`;
+  return `${shortValue(v)}: use a two-letter US state or territory code (e.g. CA, NY, PR)`;
+}
+
+/** Text that is a plain number, as spreadsheets export numbers: `"120"`. */
+const NUMBER_AS_TEXT = /^-?\d+(\.\d+)?$/;
+
+function typeHint(v: unknown, expected: string): string {
+  const want = article(expected);
+  if ((expected === "integer" || expected === "number") && typeof v === "string" && NUMBER_AS_TEXT.test(v)) {
+    const n = Number(v);
+    return expected === "integer" && !Number.isInteger(n) ? `${shortValue(v)} is text: must be a whole number` : `${shortValue(v)} is text: write ${v} without quotes`;
+  }
+  if (expected === "integer" && typeof v === "number") return `${v} is not whole: must be a whole number`;
+  if (expected === "string" && typeof v === "number") return `${v} is a number: write it in quotes ("${v}")`;
+  if (expected === "array" && typeof v === "string") return `${shortValue(v)} is text: write a list, e.g. [${shortValue(v)}]`;
+  if (typeof v === "string") return `${shortValue(v)} is text: must be ${want}`;
+  return `${shortValue(v)}: must be ${want}`;
+}
+
+/** `2026/05/01`, `2026.5.1`: a year-first date with other separators can be rewritten safely. */
+const YEAR_FIRST = /^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})$/;
+
+function dateHint(v: unknown): string {
+  const m = typeof v === "string" ? YEAR_FIRST.exec(v) : null;
+  const rewritten = m ? `${m[1]}-${m[2].padStart(2, "0")}-${m[3].padStart(2, "0")}` : undefined;
+  const example = rewritten && isCalendarDate(rewritten) ? ` (${rewritten})` : "";
+  return `${shortValue(v)}: write dates as YYYY-MM-DD${example}`;
+}
+
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/** Why a well-shaped YYYY-MM-DD is not a date: the month does not exist, or it is shorter. */
+function whyNotOnCalendar(s: string): string {
+  const [y, mo] = [Number(s.slice(0, 4)), Number(s.slice(5, 7))];
+  if (mo < 1 || mo > 12) return `there is no month ${s.slice(5, 7)}`;
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo, 0);
+  return `${MONTHS[mo - 1]} ${s.slice(0, 4)} has ${date.getUTCDate()} days`;
+}
+
+/**
+ * Turns Ajv errors into one problem per field, in words a data engineer reads without the schema:
+ * the value as written (shortened) and how to fix it. `root` is the record, read to quote values.
+ */
+function describe(errors: ErrorObject[], root: unknown): FieldProblem[] {
   const seen = new Map<string, string>();
   for (const e of errors) {
     let field = e.instancePath
@@ -307,38 +391,41 @@ function describe(errors: ErrorObject[]): FieldProblem[] {
       .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p.replace(/~1/g, "/").replace(/~0/g, "~")}`))
       .join("")
       .replace(/^\./, "");
+    const v = valueAt(root, e.instancePath);
     let reason: string;
     switch (e.keyword) {
       case "required":
         field = field ? `${field}.${String(e.params.missingProperty)}` : String(e.params.missingProperty);
-        reason = "is required";
+        reason = "is required: add it";
         break;
       case "type":
-        reason = `must be ${article(String(e.params.type))}`;
+        reason = typeHint(v, String(e.params.type));
         break;
       case "minLength":
-        reason = "must not be empty";
+        reason = `is empty (""): write a value`;
         break;
       case "maxLength":
-        reason = `must be at most ${String(e.params.limit)} characters`;
+        reason = `${shortValue(v)} is ${typeof v === "string" ? v.length : "?"} characters long: write at most ${String(e.params.limit)}`;
         break;
       case "enum":
-        reason = "must be a two-letter US state or territory code (e.g. CA, NY, PR)";
+        reason = stateHint(v);
         break;
       case "pattern":
-        reason = field.endsWith("zip") ? "must be a US ZIP code: 5 digits, optionally -4 more" : `must match ${String(e.params.pattern)}`;
+        reason = field.endsWith("zip")
+          ? `${shortValue(v)}: write a US ZIP code as 5 digits, optionally -4 more (e.g. 97201 or 97201-1234)`
+          : `${shortValue(v)}: must match ${String(e.params.pattern)}`;
         break;
       case "format":
-        reason = "must be a real calendar date written YYYY-MM-DD";
+        reason = dateHint(v);
         break;
       case "minimum":
-        reason = `must be at least ${String(e.params.limit)}`;
+        reason = `${shortValue(v)}: must be at least ${String(e.params.limit)}`;
         break;
       case "maximum":
-        reason = `must be at most ${String(e.params.limit)}`;
+        reason = `${shortValue(v)}: must be at most ${String(e.params.limit)}`;
         break;
       default:
-        reason = e.message ?? e.keyword;
+        reason = `${shortValue(v)}: ${e.message ?? e.keyword}`;
     }
     if (!seen.has(field)) seen.set(field, reason);
   }

@@ -58,7 +58,7 @@ const cases: Case[] = [
   { name: "duplicate keys in one object", key: "a.ndjson", content: `{"facility_id":"1","facility_id":"2","facility_name":"A","location":{"address":"a","city":"b","state":"IL","zip":"62701"},"employee_count":1}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "facility_id", /appears twice/]] },
   { name: "a duplicate nested key", key: "a.ndjson", content: line(facility("1")).replace('"city":"Springfield"', '"city":"Springfield","city":"Chicago"'), outcome: "rejected", accepted: 0, rejects: [[1, "location.city", /appears twice/]] },
   { name: "zero valid records", key: "a.ndjson", content: `${line({ facility_id: "" })}\n${line({})}\n`, outcome: "rejected", accepted: 0, rejects: [[1, "facility_name", /is required/], [2, "facility_id", /is required/]] },
-  { name: "wrong types and impossible values", key: "a.ndjson", content: line(facility("1", { employee_count: "12", accreditations: [{ accreditation_body: "JC", accreditation_id: "1", valid_until: "2026-02-30" }] })), outcome: "rejected", accepted: 0, rejects: [[1, "employee_count", /must be a whole number/]] },
+  { name: "wrong types and impossible values", key: "a.ndjson", content: line(facility("1", { employee_count: "12", accreditations: [{ accreditation_body: "JC", accreditation_id: "1", valid_until: "2026-02-30" }] })), outcome: "rejected", accepted: 0, rejects: [[1, "employee_count", /^"12" is text: write 12 without quotes$/]] },
   { name: "a zip archive named .gz", key: "a.json.gz", content: Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(20)]), outcome: "rejected", accepted: 0, rejects: [[1, "", /zip archive/]] },
   { name: "damaged gzip", key: "a.ndjson.gz", content: gzipSync(`${line(facility("1"))}\n`).subarray(0, 30), outcome: "rejected", accepted: 0, rejects: [[1, "", /gzip data is damaged or truncated/]] },
   { name: "UTF-16 text", key: "a.json", content: Buffer.from(`\ufeff${line([facility("1")])}`, "utf16le"), outcome: "rejected", accepted: 0, rejects: [[1, "", /UTF-16/]] },
@@ -101,11 +101,11 @@ describe("ingest of one upload", () => {
     const bad = facility("1", { location: { address: "", city: "X", state: "Texas", zip: "1234" }, labs: [{ lab_name: "L" }], accreditations: [{ accreditation_body: "A", accreditation_id: "B", valid_until: "2027-13-01" }] });
     const { quarantine } = await ingest("a.ndjson", line(bad));
     expect(quarantine[0].errors).to.deep.equal([
-      { field: "location.address", reason: "must not be empty" },
-      { field: "location.state", reason: "must be a two-letter US state or territory code (e.g. CA, NY, PR)" },
-      { field: "location.zip", reason: "must be a US ZIP code: 5 digits, optionally -4 more" },
-      { field: "labs[0].certifications", reason: "is required" },
-      { field: "accreditations[0].valid_until", reason: "must be a real calendar date written YYYY-MM-DD" },
+      { field: "location.address", reason: 'is empty (""): write a value' },
+      { field: "location.state", reason: '"Texas": use the two-letter code (TX)' },
+      { field: "location.zip", reason: '"1234": write a US ZIP code as 5 digits, optionally -4 more (e.g. 97201 or 97201-1234)' },
+      { field: "labs[0].certifications", reason: "is required: add it" },
+      { field: "accreditations[0].valid_until", reason: '"2027-13-01" is not a real calendar date: there is no month 13' },
     ]);
     expect(quarantine[0].raw).to.equal(line(bad));
   });

@@ -135,9 +135,9 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(q[0].errors).to.deep.equal([{ field: "", reason: "line 2: the line ends before its JSON value is complete" }]);
     expect(q[0].raw).to.equal("{not json");
     expect(q[1].errors).to.deep.equal([
-      { field: "location.state", reason: "must be a two-letter US state or territory code (e.g. CA, NY, PR)" },
-      { field: "location.zip", reason: "must be a US ZIP code: 5 digits, optionally -4 more" },
-      { field: "employee_count", reason: "must be at least 0" },
+      { field: "location.state", reason: '"ZZ": use a two-letter US state or territory code (e.g. CA, NY, PR)' },
+      { field: "location.zip", reason: '"7": write a US ZIP code as 5 digits, optionally -4 more (e.g. 97201 or 97201-1234)' },
+      { field: "employee_count", reason: "-1: must be at least 0" },
     ]);
     expect(latest(h, "accreditation-by-state").results).to.deep.equal([
       { state: "TX", accredited_facilities: 2, total_employees: 10, active_accreditations: 2 },

@@ -3,7 +3,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { main, parseCli, runOnce } from "../../handler/local/cli";
+import { invokedAs, main, parseCli, runOnce, usage } from "../../handler/local/cli";
 import { localKey } from "../../handler/local/fs-store";
 
 const root = path.resolve(__dirname, "../..");
@@ -11,8 +11,20 @@ const sample = (f: string) => path.join(root, "sample-data", f);
 
 interface Summary {
   exit_code: number;
+  out: string;
+  totals: { files: number; accepted: number; rejected: number; failed: number };
   files: Array<{ file: string; status: string; accepted?: number; rejected?: number }>;
-  reports: Array<{ report: string; rows: number; results: Array<Record<string, unknown>> }>;
+  rejects_by_field: Array<{ field: string; records: number; example: string }>;
+  earlier_uploads: string[];
+  reports: Array<{ report: string; rows: number; json: string; csv: string; results?: Array<Record<string, unknown>> }>;
+}
+
+/** The summary with each report's rows read from the JSON file it names (the summary holds no rows). */
+function withRows(summary: Summary): Summary {
+  for (const r of summary.reports) {
+    r.results = (JSON.parse(fs.readFileSync(path.join(summary.out, r.json), "utf8")) as { results: Array<Record<string, unknown>> }).results;
+  }
+  return summary;
 }
 
 /** Runs `fn` with stderr captured; returns what it wrote there. */
@@ -40,11 +52,13 @@ function runBin(args: string[], options: { cwd?: string; onStart?: (child: Retur
   });
 }
 
-async function run(args: string[]): Promise<{ code: number; out: string; summary?: Summary }> {
+/** The CLI in this process: exit code, what went to stdout (`out`) and to stderr (`err`). */
+async function run(args: string[]): Promise<{ code: number; out: string; err: string; summary?: Summary }> {
   const lines: string[] = [];
-  const code = await main(args, (s) => lines.push(s));
+  const errors: string[] = [];
+  const code = await main(args, { out: (s) => lines.push(s), err: (s) => errors.push(s) }, "npm start --");
   const out = lines.join("\n");
-  return { code, out, summary: args.includes("--json") && out.startsWith("{") ? (JSON.parse(out) as Summary) : undefined };
+  return { code, out, err: errors.join("\n"), summary: args.includes("--json") && out.startsWith("{") ? withRows(JSON.parse(out) as Summary) : undefined };
 }
 
 /** A folder `in/` holding a.ndjson (F001-F003) and b.json (F004, F005), and where the outputs go. */
@@ -56,7 +70,7 @@ function twoFileInbox(tmp: string): { inbox: string; out: string } {
   return { inbox, out: path.join(tmp, "out") };
 }
 
-const report = (s: Summary | undefined, name: string) => s!.reports.find((r) => r.report === name)!.results;
+const report = (s: Summary | undefined, name: string) => s!.reports.find((r) => r.report === name)!.results!;
 
 describe("local mode (npm start)", () => {
   let tmp: string;
@@ -198,7 +212,7 @@ describe("local mode (npm start)", () => {
       const options = parseCli(["--watch", tmp, "--out", path.join(tmp, "out")]);
       if (options === "help") throw new Error("unexpected help");
       const afterMidnight = () => new Date("2026-11-28T00:01:00Z");
-      const { result } = await runOnce(options, [{ kind: "created", key: localKey(sample("facilities.ndjson")) }], () => undefined, afterMidnight);
+      const { result } = await runOnce(options, [{ kind: "created", key: localKey(sample("facilities.ndjson")) }], { out: () => undefined, err: () => undefined }, afterMidnight);
       expect(result.reports?.ok && result.reports.run.reports.map((r) => r.document.as_of)).to.deep.equal(["2026-11-28", "2026-11-28", "2026-11-28"]);
     });
 
@@ -237,9 +251,9 @@ describe("local mode (npm start)", () => {
     it("refuses a second run on the same --out while the first holds it, and takes over a lock left by a dead process", async () => {
       const out = path.join(tmp, "out");
       const args = [sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"];
-      const { value: codes, stderr } = await capturingStderr(() => Promise.all([run(args), run(args)]));
+      const codes = await Promise.all([run(args), run(args)]);
       expect(codes.map((c) => c.code).sort()).to.deep.equal([0, 1]);
-      expect(stderr).to.include(`another run is using ${out}`);
+      expect(codes.map((c) => c.err).join("\n")).to.include(`another run is using ${out}`);
       fs.writeFileSync(path.join(out, ".lock"), JSON.stringify({ pid: 2 ** 22 + 12345, started: "2026-01-01T00:00:00Z" }));
       expect((await run(args)).code).to.equal(0);
       expect(fs.existsSync(path.join(out, ".lock"))).to.equal(false);
@@ -309,9 +323,9 @@ describe("local mode (npm start)", () => {
     ];
     for (const [what, args, message] of strictUsage) {
       it(`exits 2 for ${what}`, async () => {
-        const { value, stderr } = await capturingStderr(() => run(args));
-        expect(value.code).to.equal(2);
-        expect(stderr).to.match(message);
+        const { code, err } = await run(args);
+        expect(code).to.equal(2);
+        expect(err).to.match(message);
       });
     }
 
@@ -334,45 +348,131 @@ describe("local mode (npm start)", () => {
 
     it("1 when a file cannot be processed at all, naming the file and line", async () => {
       const file = path.join(root, "sample-data/bad/csv-not-json.json");
-      const { code, out } = await run([file, "--out", path.join(tmp, "c")]);
+      const { code, err } = await run([file, "--out", path.join(tmp, "c")]);
       expect(code).to.equal(1);
-      expect(out).to.match(/x .*csv-not-json\.json: 0 accepted, line 1 does not start a JSON value/);
+      expect(err).to.match(/x .*csv-not-json\.json: 0 accepted, line 1 does not start a JSON value/);
     });
 
     it("prints the first rejects with line, field and reason, and where the rest went", async () => {
       const file = path.join(root, "sample-data/bad/bad-state-and-zip.ndjson");
-      const { out } = await run([file, "--out", path.join(tmp, "d")]);
-      expect(out).to.include("line 1 (record 1), location.state: must be a two-letter US state or territory code");
-      expect(out).to.include("line 2 (record 2), location.zip: must be a string");
+      const { err: out } = await run([file, "--out", path.join(tmp, "d")]);
+      expect(out).to.include(`record 1 (line 1), location.state: "Texas": use the two-letter code (TX)`);
+      expect(out).to.include(`record 2 (line 2), location.zip: 75001 is a number: write it in quotes ("75001")`);
+      // The quarantine file numbers the same records the same way.
+      const entries = fs.readFileSync(path.join(tmp, "d", out.match(/quarantine\/\S+\.ndjson/)![0]), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { record: number; line: number; index: number });
+      expect(entries.map((e) => [e.record, e.line, e.index])).to.deep.equal([[1, 1, 0], [2, 2, 1], [3, 3, 2]]);
       expect(out).to.match(/rejects and reasons: .*quarantine\/bad-state-and-zip-[0-9a-f]{16}\.v[0-9a-f]{16}(\.u[0-9a-f]{8})?\.ndjson/);
     });
 
     const usage: Array<[string, string[], RegExp]> = [
-      ["an unknown option", ["--frobnicate"], /Unknown option '--frobnicate'/],
+      ["an unknown option", ["--frobnicate"], /^facility-pipeline: unknown option --frobnicate$/m],
+      ["a misspelt option", ["--as_of", "2026-01-01"], /^facility-pipeline: unknown option --as_of \(did you mean --as-of\?\)$/m],
+      ["an option without its value", ["--out"], /^facility-pipeline: --out needs a value, e.g\. --out DIR$/m],
+      ["a value for a switch", ["--json=yes"], /^facility-pipeline: --json takes no value$/m],
       ["an impossible date", ["--as-of", "2026-02-30"], /--as-of "2026-02-30": expected a calendar date/],
       ["a bad month count", ["--months", "0"], /--months "0": expected a whole number from 1 to 120/],
       ["a missing input", ["no/such/file.json"], /no\/such\/file\.json: no such file or directory/],
       ["an input of another type", [path.join(root, "README.md")], /not a \.json, \.jsonl or \.ndjson file/],
     ];
     for (const [what, args, message] of usage) {
-      it(`2 for ${what}, with the reason and the usage`, async () => {
-        const writes: string[] = [];
-        const original = process.stderr.write.bind(process.stderr);
-        process.stderr.write = ((s: string) => writes.push(s) > 0) as typeof process.stderr.write;
-        try {
-          expect((await run(args)).code).to.equal(2);
-        } finally {
-          process.stderr.write = original;
-        }
-        expect(writes.join("")).to.match(message).and.to.include("Usage: npm start");
+      it(`2 for ${what}, with the reason and one usage line`, async () => {
+        const { code, out, err } = await run(args);
+        expect(code).to.equal(2);
+        expect(out).to.equal("");
+        expect(err).to.match(message);
+        const lines = err.split("\n");
+        expect(lines, err).to.have.length(2);
+        expect(lines[1]).to.match(/^Usage: npm start -- \[file-or-dir\.\.\.\] .*\(--help for details\)$/);
       });
     }
+  });
+
+  describe("analyst experience: streams, summary, state, reruns", () => {
+    it("writes reports to stdout and per-file results and rejects to stderr", async () => {
+      const bad = path.join(root, "sample-data/bad/bad-state-and-zip.ndjson");
+      const { stdout, stderr, code } = await runBin([sample("facilities.ndjson"), bad, "--out", path.join(tmp, "out"), "--as-of", "2026-11-27"]);
+      expect(code).to.equal(0);
+      expect(stdout).to.include("== accreditation-by-state (as_of 2026-11-27)");
+      expect(stdout).not.to.match(/accepted|rejected|record 1 \(line 1\)/);
+      expect(stderr).to.match(/ok .*facilities\.ndjson: 3 accepted/);
+      expect(stderr).to.include(`record 1 (line 1), location.state: "Texas": use the two-letter code (TX)`);
+      expect(stderr).not.to.include("== accreditation-by-state");
+    });
+
+    it("--json is a summary of counts and paths, not report rows, however large the input", async () => {
+      const first = JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]) as Record<string, unknown>;
+      const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ ...first, facility_id: `G${i}`, employee_count: i % 7 === 0 ? String(i) : i }));
+      const file = path.join(tmp, "many.ndjson");
+      fs.writeFileSync(file, `${lines.join("\n")}\n`);
+      const out = path.join(tmp, "out");
+      const { code, out: text, summary } = await run([file, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      expect(code).to.equal(0);
+      expect(text.length, "summary bytes").to.be.below(4000);
+      expect(text).not.to.include('"results"');
+      expect(summary!.totals).to.deep.equal({ files: 1, accepted: 4285, rejected: 715, failed: 0 });
+      expect(summary!.rejects_by_field).to.deep.equal([{ field: "employee_count", records: 715, example: '"0" is text: write 0 without quotes' }]);
+      const metrics = summary!.reports.find((r) => r.report === "facility-metrics")!;
+      expect(metrics.rows).to.equal(4285);
+      expect(fs.existsSync(path.join(out, metrics.json)) && fs.existsSync(path.join(out, metrics.csv))).to.equal(true);
+      expect(metrics.results).to.have.length(4285);
+    });
+
+    it("names uploads from earlier runs that the table still holds, and --fresh starts from an empty folder", async () => {
+      const out = path.join(tmp, "out");
+      await run([sample("facilities-array.json"), "--out", out, "--as-of", "2026-11-27"]);
+      const second = await run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27"]);
+      expect(second.err).to.match(/note: the table also holds 1 upload\(s\) from earlier runs on this --out, not among this run's inputs: .*facilities-array\.json\..*--fresh/);
+      expect(second.out).to.include("over 2 curated file(s)");
+      const fresh = await run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--fresh", "--json"]);
+      expect(fresh.code).to.equal(0);
+      expect(fresh.summary!.earlier_uploads).to.deep.equal([]);
+      expect(fs.readdirSync(path.join(out, "curated"))).to.have.length(1);
+      expect(report(fresh.summary, "facility-metrics").map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
+    });
+
+    it("--fresh refuses a folder holding anything this tool did not write, and deletes nothing", async () => {
+      const home = path.join(tmp, "home");
+      fs.mkdirSync(path.join(home, "reports"), { recursive: true });
+      fs.writeFileSync(path.join(home, ".bashrc"), "x");
+      fs.writeFileSync(path.join(home, "reports", "q3-board.pdf"), "x");
+      const { code, err } = await run([sample("facilities.ndjson"), "--out", home, "--fresh"]);
+      expect(code).to.equal(1);
+      expect(err).to.include(`--fresh: refusing to empty ${home}: it holds .bashrc, reports/q3-board.pdf, which this tool does not write`);
+      expect(err).to.include("Nothing was deleted.");
+      expect(fs.readdirSync(home).sort()).to.deep.equal([".bashrc", "reports"]);
+      expect(fs.existsSync(path.join(home, "reports", "q3-board.pdf"))).to.equal(true);
+    });
+
+    it("re-running identical data writes no new run file, even after its mtime changed", async () => {
+      const { inbox, out } = twoFileInbox(tmp);
+      const runFiles = () => fs.readdirSync(out, { recursive: true, encoding: "utf8" }).filter((f) => f.includes(`runs${path.sep}`) && /\.(json|csv|html)$/.test(f)).sort();
+      const first = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      const before = runFiles();
+      expect(before.length).to.be.at.least(7);
+      const later = new Date(Date.now() + 60_000);
+      for (const f of ["a.ndjson", "b.json"]) fs.utimesSync(path.join(inbox, f), later, later);
+      const second = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      expect(runFiles()).to.deep.equal(before);
+      expect(second.summary!.reports.map((r) => r.json)).to.deep.equal(first.summary!.reports.map((r) => r.json));
+      // Different content is a different version, and a new run.
+      fs.writeFileSync(path.join(inbox, "a.ndjson"), fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n").slice(0, 2).join("\n"));
+      const third = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
+      expect(third.summary!.reports[0].json).not.to.equal(first.summary!.reports[0].json);
+    });
+
+    it("names the command as it was invoked in the help and the usage line", async () => {
+      const direct = await runBin(["--frobnicate"]);
+      expect(direct.code).to.equal(2);
+      expect(direct.stderr).to.equal("facility-pipeline: unknown option --frobnicate\nUsage: facility-pipeline [file-or-dir...] [--out DIR] [--fresh] [--as-of YYYY-MM-DD] [--months N] [--watch DIR] [--strict] [--json]  (--help for details)\n");
+      expect((await runBin(["--help"])).stdout).to.match(/^Usage: facility-pipeline \[file-or-dir\.\.\.\] \[options\]/);
+      expect(usage(invokedAs({ npm_lifecycle_event: "start" }))).to.match(/^Usage: npm start -- \[file-or-dir/);
+    });
   });
 
   it("--help documents every option", async () => {
     const { code, out } = await run(["--help"]);
     expect(code).to.equal(0);
-    for (const o of ["--out", "--as-of", "--months", "--watch", "--strict", "--json"]) expect(out).to.include(o);
+    for (const o of ["--out", "--fresh", "--as-of", "--months", "--watch", "--strict", "--json"]) expect(out).to.include(o);
   });
 
   it("--watch handles a file dropped into the folder as an upload, with one report run per burst", async function () {
@@ -381,11 +481,13 @@ describe("local mode (npm start)", () => {
     fs.mkdirSync(inbox);
     const child = spawn(process.execPath, [path.join(root, "handler/local/bin.js"), "--watch", inbox, "--out", path.join(tmp, "out"), "--json", "--as-of", "2026-11-27"], { cwd: root });
     let stdout = "";
+    let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
     const waitFor = async (pattern: RegExp, count: number) => {
       const deadline = Date.now() + 30_000;
-      while ((stdout.match(pattern) ?? []).length < count) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; got:\n${stdout}`);
+      while ((stderr.match(pattern) ?? []).length < count) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; got:\n${stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
@@ -394,8 +496,9 @@ describe("local mode (npm start)", () => {
       fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "one.ndjson"));
       fs.copyFileSync(sample("facilities-array.json"), path.join(inbox, "two.json"));
       await waitFor(/Watching /g, 2);
-      const runs = stdout.split(/Watching [^\n]*\n/).filter((s) => s.trim().startsWith("{")).map((s) => JSON.parse(s) as Summary);
-      const last = runs[runs.length - 1];
+      // stdout holds only the runs' --json documents, one after another.
+      const runs = stdout.split(/\n(?=\{)/).map((s) => JSON.parse(s) as Summary);
+      const last = withRows(runs[runs.length - 1]);
       expect(last.files.map((f) => path.basename(f.file)).sort()).to.deep.equal(["one.ndjson", "two.json"]);
       expect(report(last, "facility-metrics")).to.have.length(5);
     } finally {
