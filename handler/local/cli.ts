@@ -150,7 +150,12 @@ async function expand(inputs: string[]): Promise<Expanded> {
     }
     if (stat.isDirectory()) {
       out.dirs.push(input);
-      const entries = (await fsp.readdir(input, { withFileTypes: true })).filter((d) => isAcceptedName(d.name));
+      const listed = (await fsp.readdir(input, { withFileTypes: true })).filter((d) => isAcceptedName(d.name));
+      // Hidden files are not uploads: macOS writes `._name.json` beside every file it copies, and the
+      // pipeline's own `.latest-stamps.json` sits in an output folder placed inside an input folder.
+      const hidden = listed.filter((d) => d.name.startsWith("."));
+      if (hidden.length > 0) warn(`${input}: skipped ${hidden.length} hidden file(s): ${hidden.map((d) => d.name).slice(0, 5).join(", ")}${hidden.length > 5 ? ", ..." : ""}`);
+      const entries = listed.filter((d) => !d.name.startsWith("."));
       const files: string[] = [];
       for (const d of entries) {
         const file = path.join(input, d.name);

@@ -304,6 +304,18 @@ describe("local mode (npm start)", () => {
       expect(stderr).to.match(/broken\.json: skipped, a symbolic link to .*nowhere\.json, which does not exist/);
     });
 
+    it("skips hidden files in an input folder (macOS ._ files, an output folder's own stamps) and says so", async () => {
+      const inbox = path.join(tmp, "in");
+      fs.mkdirSync(inbox);
+      fs.copyFileSync(sample("facilities.ndjson"), path.join(inbox, "facilities.ndjson"));
+      fs.writeFileSync(path.join(inbox, "._facilities.ndjson"), Buffer.from([0, 5, 22, 7, 0, 2]));
+      fs.writeFileSync(path.join(inbox, ".latest-stamps.json"), "{}");
+      const { value, stderr } = await capturingStderr(() => run([inbox, "--out", path.join(tmp, "out"), "--json", "--strict"]));
+      expect(value.code).to.equal(0);
+      expect(value.summary!.files.map((f) => path.basename(f.file))).to.deep.equal(["facilities.ndjson"]);
+      expect(stderr).to.match(/skipped 2 hidden file\(s\): \._facilities\.ndjson, \.latest-stamps\.json/);
+    });
+
     it("writes a formula-like facility name to the CSV as text, and to the JSON as it was", async () => {
       const record = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), facility_name: "=HYPERLINK(\"http://evil\",\"x\")" };
       fs.writeFileSync(path.join(tmp, "f.ndjson"), `${JSON.stringify(record)}\n`);
