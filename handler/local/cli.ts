@@ -187,7 +187,7 @@ export interface RunSummary {
 export async function runOnce(options: CliOptions, changes: Change[], print: (s: string) => void, now = () => new Date()): Promise<RunSummary> {
   const asOf = options.asOf ?? now().toISOString().slice(0, 10);
   const output = fsOutputStore(options.out);
-  const engine = await duckDbEngine(path.join(options.out, OUTPUT_LAYOUT.curated));
+  const engine = await duckDbEngine(path.join(options.out, OUTPUT_LAYOUT.current));
   const progress = progressPrinter(options.json);
   let result: BatchResult;
   try {
