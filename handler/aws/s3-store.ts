@@ -143,7 +143,10 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
       try {
         const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
         if (!res.Body || !res.ETag) throw new Error("GetObject returned no body or ETag");
-        return { body: Buffer.from(await res.Body.transformToByteArray()), tag: res.ETag };
+        // Read as the stream it is at run time (a Node Readable), as the upload reader does.
+        const chunks: Buffer[] = [];
+        for await (const c of res.Body as Readable) chunks.push(Buffer.from(c as Uint8Array));
+        return { body: Buffer.concat(chunks), tag: res.ETag };
       } catch (e) {
         if (isNotFound(e)) return undefined;
         throw classify(e, `reading ${where(key)}`);
