@@ -4,6 +4,7 @@ import { s3OutputStore } from "../../handler/aws/s3-store";
 import {
   compareText,
   CURRENT_SHARDS,
+  entryOf,
   mergeIntoCurrent,
   RECENCY_ORDER,
   shardKey,
@@ -88,6 +89,13 @@ describe("current state (latest record per facility)", () => {
     expect(shardBytes(shuffled)).to.deep.equal(shardBytes(inOrder));
     expect(await mergeIntoCurrent(inOrder, uploads[2])).to.equal(0);
     expect(Object.keys(state(inOrder))).to.have.length(40);
+  });
+
+  it("reads a row's id and order fields like a full parse, wherever facility_id stands and whatever the strings hold", () => {
+    const tricky = { facility_name: 'say \\"facility_id\\":\\"X\\" and ,"ingest_source_key":', location: { address: "1", city: "c", state: "TX", zip: "73301" }, employee_count: 1, services: [], labs: [], accreditations: [], facility_id: "F\u00e9\"9" };
+    const ingest = { ingest_source_key: "k/\u{1F600}.json", ingest_source_version: "v\"2", ingest_time: "2026-11-27T08:00:00.000Z", ingest_upload_time: "2026-11-27T08:00:00.123Z", ingest_line: 4, ingest_index: 3 };
+    const line = JSON.stringify({ ...tricky, ...ingest });
+    expect(entryOf(line)).to.deep.equal({ id: tricky.facility_id, sourceKey: ingest.ingest_source_key, sourceVersion: ingest.ingest_source_version, time: ingest.ingest_time, uploadTime: ingest.ingest_upload_time, index: 3, line });
   });
 
   it("spreads facilities over the shards by a hash of their id", () => {
