@@ -34,6 +34,13 @@ function countingStore(): OutputStore & { bytes: Map<string, number> } {
     async replaceIfNewer() {
       return true;
     },
+    // Ingest alone never reads back or merges: the current state is not part of this measurement.
+    async read() {
+      return undefined;
+    },
+    async putIfUnchanged() {
+      return true;
+    },
   };
 }
 

@@ -15,10 +15,14 @@ import { parseArgs } from "util";
 import { createGzip, deflateRawSync, gzipSync } from "zlib";
 import { athenaEngine } from "../handler/aws/athena-engine";
 import { processorFactory } from "../handler/aws/entry";
+import { mergeCuratedObject, revertRemovedVersions } from "../handler/core/current-state";
+import { ingestObject } from "../handler/core/ingest";
+import { OUTPUT_LAYOUT } from "../handler/core/layout";
 import { duckDbEngine } from "../handler/local/duckdb-engine";
 import { bindParameters, REPORTS } from "../handler/reports/registry";
 import { createFacilityValidator, curatedLineWriter } from "../handler/schema/validator";
 import type { Facility } from "../handler/schema/facility";
+import { MemoryStore } from "../test/support/memory-store";
 import { processorEnv, ProcessorHarness, s3EventBody, sqsRecord } from "../test/support/processor-harness";
 import { facility, writeNdjson } from "./generate";
 
@@ -269,6 +273,50 @@ async function benchBurst(uploads: number, batchSize: number): Promise<void> {
   record({ group: "burst", metric: "Athena queries started (3 reports per run)", value: queries, unit: "queries", baseline, baselineLabel: "queries (2 DDL + 1 per upload)", ratio: queries / baseline });
 }
 
+/**
+ * A year of daily full snapshots under new keys, through the same core steps the processor runs per
+ * upload (ingest, merge into the current state, fall back for the upload's other versions), on an
+ * in-memory output store. What a report query scans is what Athena would: every object under its
+ * table's location, gzip counted compressed (the Athena twin measures it the same way).
+ */
+async function benchHistoryGrowth(days: number, facilities: number): Promise<void> {
+  console.log(`\nHistory growth: ${days} daily snapshots of ${facilities.toLocaleString("en-US")} facilities under new keys; bytes a report query scans vs the original table over all of curated/`);
+  const store = new MemoryStore();
+  const validate = createFacilityValidator();
+  const base = Array.from({ length: facilities }, (_, i) => JSON.stringify(facility(i)));
+  const sizeUnder = (prefix: string) => [...store.objects].filter(([k]) => k.startsWith(prefix)).reduce((n, [, o]) => n + o.body.length, 0);
+  let ingestSeconds = 0;
+  let upkeepSeconds = 0;
+  let snapshotBytes = 0;
+  for (let day = 1; day <= days; day++) {
+    // A full snapshot in which about 1% of the facilities changed since yesterday.
+    const lines = base.slice();
+    for (let k = 0; k < Math.ceil(facilities / 100); k++) {
+      const i = (day * 7919 + k * 104729) % facilities;
+      lines[i] = JSON.stringify({ ...facility(i), employee_count: day });
+    }
+    const date = new Date(Date.UTC(2026, 0, day)).toISOString();
+    const key = `daily/facilities-${date.slice(0, 10)}.ndjson`;
+    const body = Buffer.from(`${lines.join("\n")}\n`);
+    const t0 = process.hrtime.bigint();
+    const result = await ingestObject({ key, version: "v1", lastModified: date, body: (async function* () { yield body; })() }, { output: store, validate, maxRecordBytes: 1024 * 1024 });
+    const t1 = process.hrtime.bigint();
+    if (!result.curatedKey) throw new Error(`day ${day}: nothing curated`);
+    await mergeCuratedObject(store, result.curatedKey);
+    await revertRemovedVersions(store, key, "v1");
+    const t2 = process.hrtime.bigint();
+    ingestSeconds += Number(t1 - t0) / 1e9;
+    upkeepSeconds += Number(t2 - t1) / 1e9;
+    snapshotBytes = store.objects.get(result.curatedKey)!.body.length;
+  }
+  const scanned = sizeUnder(OUTPUT_LAYOUT.current);
+  const history = sizeUnder(OUTPUT_LAYOUT.curated);
+  const ratio = scanned / snapshotBytes;
+  record({ group: "history-growth", metric: `report query scan after day ${days} / one snapshot`, value: ratio, unit: "snapshots", baseline: history / snapshotBytes, baselineLabel: "snapshots, all of curated/", ratio: scanned / history, target: "<= 2", met: ratio <= 2 });
+  record({ group: "history-growth", metric: `bytes a report query scans after day ${days}`, value: scanned / MB, unit: "MB", baseline: history / MB, baselineLabel: "MB, all of curated/", ratio: scanned / history });
+  record({ group: "history-growth", metric: "current-state upkeep per snapshot (merge + fallback check)", value: upkeepSeconds / days, unit: "s", baseline: ingestSeconds / days, baselineLabel: "s ingest of the snapshot", ratio: upkeepSeconds / ingestSeconds });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
   if (values.help) {
@@ -285,6 +333,7 @@ async function main(): Promise<void> {
   await benchLatency(mode === "smoke" ? 4 : 20);
   await benchLocalEngine(mode === "smoke" ? 10_000 : 1_000_000);
   await benchBurst(mode === "smoke" ? 30 : 1_000, 10);
+  await benchHistoryGrowth(mode === "smoke" ? 20 : 365, mode === "smoke" ? 1_000 : 10_000);
   const out = values.out ?? path.join(root, "bench/results.json");
   writeFileSync(out, `${JSON.stringify({
     mode,

@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { glueColumns } from "../handler/schema/columns";
-import { FACILITY_TABLE } from "../handler/schema/facility";
+import { FACILITY_HISTORY_TABLE, FACILITY_TABLE } from "../handler/schema/facility";
 import { OUTPUT_LAYOUT } from "../handler/core/layout";
 
 export interface CatalogArgs {
@@ -15,6 +15,7 @@ export interface CatalogArgs {
 export class Catalog extends pulumi.ComponentResource {
   readonly database: aws.glue.CatalogDatabase;
   readonly table: aws.glue.CatalogTable;
+  readonly historyTable: aws.glue.CatalogTable;
   readonly workgroup: aws.athena.Workgroup;
 
   constructor(name: string, args: CatalogArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -26,23 +27,33 @@ export class Catalog extends pulumi.ComponentResource {
       description: "Curated healthcare facility records",
     }, { parent: this });
 
-    this.table = new aws.glue.CatalogTable(`${name}-facilities`, {
-      databaseName: this.database.name,
-      name: FACILITY_TABLE,
-      description: "Validated facility records; the latest record per facility_id is what reports count",
-      tableType: "EXTERNAL_TABLE",
-      parameters: { EXTERNAL: "TRUE", classification: "json", compressionType: "gzip" },
-      storageDescriptor: {
-        location: pulumi.interpolate`s3://${args.outputBucketName}/${OUTPUT_LAYOUT.curated}`,
-        inputFormat: "org.apache.hadoop.mapred.TextInputFormat",
-        outputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        compressed: true,
-        // The Hive JSON SerDe is deterministic for data we write ourselves (one record per line),
-        // unlike the OpenX SerDe, whose results AWS warns can vary.
-        serDeInfo: { serializationLibrary: "org.apache.hive.hcatalog.data.JsonSerDe" },
-        columns: glueColumns.map((c) => ({ name: c.name, type: c.type })),
-      },
-    }, { parent: this });
+    // Hive JSON SerDe over gzip NDJSON, columns projected from the schema: the same row format for the
+    // current state (what reports read) and the history it is derived from.
+    const jsonTable = (id: string, tableName: string, prefix: string, description: string) =>
+      new aws.glue.CatalogTable(`${name}-${id}`, {
+        databaseName: this.database.name,
+        name: tableName,
+        description,
+        tableType: "EXTERNAL_TABLE",
+        parameters: { EXTERNAL: "TRUE", classification: "json", compressionType: "gzip" },
+        storageDescriptor: {
+          location: pulumi.interpolate`s3://${args.outputBucketName}/${prefix}`,
+          inputFormat: "org.apache.hadoop.mapred.TextInputFormat",
+          outputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+          compressed: true,
+          // The Hive JSON SerDe is deterministic for data we write ourselves (one record per line),
+          // unlike the OpenX SerDe, whose results AWS warns can vary.
+          serDeInfo: { serializationLibrary: "org.apache.hive.hcatalog.data.JsonSerDe" },
+          columns: glueColumns.map((c) => ({ name: c.name, type: c.type })),
+        },
+      }, { parent: this });
+
+    // Reports read the current state: one row per facility, so a query scans about one snapshot
+    // however many uploads came before (README, "Current state").
+    this.table = jsonTable("facilities", FACILITY_TABLE, OUTPUT_LAYOUT.current,
+      "The latest record of each facility_id (maintained by the processor): what reports count");
+    this.historyTable = jsonTable("facilities-history", FACILITY_HISTORY_TABLE, OUTPUT_LAYOUT.curated,
+      "Every validated record of every upload version still present: the history the current state derives from");
 
     this.workgroup = new aws.athena.Workgroup(`${name}-reports`, {
       description: "Facility pipeline reports",
@@ -63,6 +74,7 @@ export class Catalog extends pulumi.ComponentResource {
     this.registerOutputs({
       database: this.database.name,
       table: this.table.name,
+      historyTable: this.historyTable.name,
       workgroup: this.workgroup.name,
     });
   }

@@ -51,7 +51,7 @@ export const UNSCOPED_ACTIONS = [
 export function processorPolicy(a: ProcessorScope): IdentityPolicy {
   const out = (prefix: string) => `${a.outputBucketArn}/${prefix}*`;
   const glue = (suffix: string) => `arn:${a.partition}:glue:${a.region}:${a.accountId}:${suffix}`;
-  const listed = [OUTPUT_LAYOUT.curated, OUTPUT_LAYOUT.quarantine, OUTPUT_LAYOUT.athenaScratch];
+  const listed = [OUTPUT_LAYOUT.curated, OUTPUT_LAYOUT.current, OUTPUT_LAYOUT.quarantine, OUTPUT_LAYOUT.athenaScratch];
   const statements: IdentityStatement[] = [
     {
       Sid: "ReadUploads",
@@ -71,8 +71,9 @@ export function processorPolicy(a: ProcessorScope): IdentityPolicy {
     },
     {
       // Athena runs with the caller's permissions and lists the table location and its scratch prefix;
-      // the processor lists an upload's curated and quarantine objects to remove superseded versions.
-      Sid: "ListCuratedQuarantineAndScratch",
+      // the processor lists an upload's curated and quarantine objects to remove superseded versions,
+      // and the current-state shards so that it never reads one that does not exist yet (403, not 404).
+      Sid: "ListCuratedCurrentQuarantineAndScratch",
       Effect: "Allow",
       Action: "s3:ListBucket",
       Resource: a.outputBucketArn,
@@ -89,6 +90,14 @@ export function processorPolicy(a: ProcessorScope): IdentityPolicy {
       Effect: "Allow",
       Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
       Resource: out(OUTPUT_LAYOUT.curated),
+    },
+    {
+      // The current state: shards are read, then replaced by compare-and-swap (If-Match/If-None-Match
+      // need only s3:PutObject). Never deleted, and small enough for a single PUT (no multipart).
+      Sid: "MaintainCurrentState",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:PutObject"],
+      Resource: out(OUTPUT_LAYOUT.current),
     },
     {
       Sid: "WriteQuarantine",

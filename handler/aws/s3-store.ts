@@ -139,5 +139,31 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
       }
       throw classify(new Error("five concurrent writers in a row"), `replacing ${where(key)}`);
     },
+    async read(key) {
+      try {
+        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        if (!res.Body || !res.ETag) throw new Error("GetObject returned no body or ETag");
+        // Read as the stream it is at run time (a Node Readable), as the upload reader does.
+        const chunks: Buffer[] = [];
+        for await (const c of res.Body as Readable) chunks.push(Buffer.from(c as Uint8Array));
+        return { body: Buffer.concat(chunks), tag: res.ETag };
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw classify(e, `reading ${where(key)}`);
+      }
+    },
+    async putIfUnchanged(key, body, contentType, expectedTag) {
+      // If-Match on the ETag read, or If-None-Match for a key that did not exist: 412 when another writer
+      // got there first, 409 when its conditional write was in flight at the same time (S3 User Guide,
+      // "Add preconditions to S3 operations with conditional requests"). Either way: re-read, merge again.
+      const condition = expectedTag === null ? { IfNoneMatch: "*" } : { IfMatch: expectedTag };
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ...condition }));
+        return true;
+      } catch (e) {
+        if (isPreconditionFailed(e) || isRace(e)) return false;
+        throw classify(e, `writing ${where(key)}`);
+      }
+    },
   };
 }

@@ -1,5 +1,6 @@
 import { ReportContext, ReportDefinition } from "../reports/registry";
 import { FacilityValidator } from "../schema/validator";
+import { mergeCuratedObject, revertRemovedVersions } from "./current-state";
 import { messageOf } from "./errors";
 import { Change } from "./events";
 import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
@@ -44,7 +45,10 @@ export interface BatchResult {
  */
 export async function processChanges(changes: Change[], deps: BatchDeps): Promise<BatchResult> {
   const keys = [...new Set(changes.map((c) => c.key))];
-  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, changes.filter((c) => c.key === key), deps));
+  // Uploads of one batch ingest in parallel but take turns at the current state: they would otherwise
+  // only make each other's compare-and-swap fail and re-read the same shards.
+  const inTurn = serial();
+  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, changes.filter((c) => c.key === key), deps, inTurn));
   const changed = files.filter((f) => f.status === "ingested" || f.status === "removed" || f.status === "superseded");
   if (changed.length === 0) return { files };
   try {
@@ -68,7 +72,7 @@ function uploadedAt(version: string, events: Change[]): string | undefined {
   return events.find((c) => c.kind === "created" && c.version === version && c.eventTime)?.eventTime;
 }
 
-async function applyChange(key: string, events: Change[], deps: BatchDeps): Promise<FileOutcome> {
+async function applyChange(key: string, events: Change[], deps: BatchDeps, inTurn: Serial): Promise<FileOutcome> {
   if (!isAcceptedName(key)) {
     // The bucket notifies for every object so that nothing is ignored silently: a created object that is
     // not an upload is logged and counted (the ignored-uploads alarm watches this metric). A console
@@ -89,6 +93,8 @@ async function applyChange(key: string, events: Change[], deps: BatchDeps): Prom
     const object = opened && eventTime ? { ...opened, uploadedAt: eventTime } : opened;
     if (!object) {
       await forgetOtherVersions(key, undefined, deps.output);
+      // Its facilities fall back to their previous latest record, before the reports run.
+      await inTurn(() => revertRemovedVersions(deps.output, key, undefined));
       deps.telemetry.info("upload removed", { sourceKey: key });
       return { key, status: "removed" };
     }
@@ -107,6 +113,14 @@ async function applyChange(key: string, events: Change[], deps: BatchDeps): Prom
     const written = [curatedKey(key, object.version, object.uploadedAt), quarantineKey(key, object.version, object.uploadedAt)];
     const keep = currentVersion === undefined ? undefined : currentVersion === object.version ? { version: currentVersion, keys: written } : { version: currentVersion };
     await forgetOtherVersions(key, keep, deps.output);
+    await inTurn(async () => {
+      // The current state follows the curated history before the reports run: this version's rows are
+      // merged if it is still the upload's version, and rows of the upload's other versions fall back.
+      // The fallback is checked even when nothing was just removed here: an earlier attempt may have
+      // removed the objects and failed before the shards followed.
+      if (currentVersion === object.version && result.curatedKey) await mergeCuratedObject(deps.output, result.curatedKey);
+      await revertRemovedVersions(deps.output, key, currentVersion);
+    });
     if (currentVersion !== object.version) {
       deps.telemetry.warn("upload changed while it was read; its rows were dropped for the current state", {
         sourceKey: key,
@@ -134,6 +148,18 @@ async function applyChange(key: string, events: Change[], deps: BatchDeps): Prom
     deps.telemetry.error("upload failed", { sourceKey: key, error: messageOf(error) });
     return { key, status: "failed", error };
   }
+}
+
+type Serial = <T>(step: () => Promise<T>) => Promise<T>;
+
+/** Runs the steps given to it one at a time, in the order given. */
+function serial(): Serial {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (step) => {
+    const run = tail.then(step);
+    tail = run.catch(() => undefined);
+    return run;
+  };
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -3,8 +3,16 @@
  * Shared by the processor, the local CLI and the infrastructure (Glue location, IAM scoping, lifecycle).
  */
 export const OUTPUT_LAYOUT = {
-  /** Valid rows, one gz NDJSON object per source object: the Glue table's location. */
+  /**
+   * Valid rows, one gz NDJSON object per source object: the history (Glue table `facilities_history`),
+   * never rewritten.
+   */
   curated: "curated/",
+  /**
+   * The current state: the winning row of each facility, in hash shards the processor merges into on
+   * every ingest (handler/core/current-state.ts). The location of the Glue table reports read.
+   */
+  current: "current/",
   /** Rejected records and file-level problems, one NDJSON object per source object. */
   quarantine: "quarantine/",
   /** Report results: `<report>/latest.{json,csv}` and per-run files. */

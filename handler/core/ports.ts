@@ -46,6 +46,24 @@ export interface OutputStore {
    * Atomic against concurrent writers (compare-and-swap). Returns whether it wrote.
    */
   replaceIfNewer(key: string, body: string, contentType: string, stamp: string): Promise<boolean>;
+  /**
+   * Reads an object with the tag to compare-and-swap on; undefined when it does not exist. Only for
+   * keys a listing has just shown, or under a prefix where the caller may list: S3 answers a missing
+   * key with 403 to a role without an unconditional s3:ListBucket, not 404.
+   */
+  read(key: string): Promise<StoredBody | undefined>;
+  /**
+   * Writes `body` only if the object still carries `expectedTag` (from `read`), or, with `null`, only if
+   * it does not exist yet. Returns false when that condition failed or another conditional write raced
+   * this one: the caller re-reads and tries again.
+   */
+  putIfUnchanged(key: string, body: Buffer, contentType: string, expectedTag: string | null): Promise<boolean>;
+}
+
+export interface StoredBody {
+  body: Buffer;
+  /** Changes on every write (an S3 ETag): compare-and-swap only, never a content identity. */
+  tag: string;
 }
 
 export type ParamValue = { type: "date"; value: string } | { type: "integer"; value: number };

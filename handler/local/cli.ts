@@ -254,7 +254,7 @@ export async function runOnce(options: CliOptions, changes: Change[], output: Ou
   const asOf = options.asOf ?? now().toISOString().slice(0, 10);
   const store = fsOutputStore(options.out);
   const progress = progressPrinter(process.stderr, options.json, await sizesOf(changes));
-  const engine = await duckDbEngine(path.join(options.out, OUTPUT_LAYOUT.curated));
+  const engine = await duckDbEngine(path.join(options.out, OUTPUT_LAYOUT.current));
   let result: BatchResult;
   try {
     result = await processChanges(changes, {

@@ -104,7 +104,7 @@ export function fsOutputStore(root: string): OutputStore {
     }
   }
 
-  async function write(key: string, body: string): Promise<void> {
+  async function write(key: string, body: string | Buffer): Promise<void> {
     const target = file(key);
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const tmp = temp(target);
@@ -161,5 +161,32 @@ export function fsOutputStore(root: string): OutputStore {
       stampLock = step.catch(() => undefined);
       return step;
     },
+    async read(key) {
+      try {
+        const body = await fsp.readFile(file(key));
+        return { body, tag: contentTag(body) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw e;
+      }
+    },
+    putIfUnchanged(key, body, _contentType, expectedTag) {
+      // One process writes the local folder, but uploads of one batch merge concurrently: the same
+      // chain as replaceIfNewer makes compare-and-write atomic. The tag is a content digest here
+      // (mtimes can repeat within a millisecond).
+      const step = stampLock.then(async () => {
+        const current = await fsp.readFile(file(key)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === "ENOENT") return undefined;
+          throw e;
+        });
+        if ((current === undefined ? null : contentTag(current)) !== expectedTag) return false;
+        await write(key, body);
+        return true;
+      });
+      stampLock = step.catch(() => undefined);
+      return step;
+    },
   };
 }
+
+const contentTag = (body: Buffer) => createHash("sha256").update(body).digest("hex");

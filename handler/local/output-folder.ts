@@ -120,13 +120,14 @@ function removeTemporaryFiles(out: string): void {
 /** Everything a run writes at the top of the output folder, and what each folder may hold. */
 const OWNED_FOLDERS: Readonly<Record<string, (name: string, isDir: boolean) => boolean>> = {
   curated: (name, isDir) => !isDir && (name.endsWith(".ndjson.gz") || name.endsWith(".tmp")),
+  current: (name, isDir) => !isDir && (name.endsWith(".ndjson.gz") || name.endsWith(".tmp")),
   quarantine: (name, isDir) => !isDir && (name.endsWith(".ndjson") || name.endsWith(".tmp")),
   reports: (name, isDir) => (isDir ? name === "runs" || REPORTS.some((r) => r.name === name) : name === "latest.html" || name.endsWith(".tmp")),
 };
 const OWNED_FILES = [".latest-stamps.json", LOCK];
 
 /**
- * `--fresh`: removes what the pipeline wrote in `out` (curated/, quarantine/, reports/, its state
+ * `--fresh`: removes what the pipeline wrote in `out` (curated/, current/, quarantine/, reports/, its state
  * files), so the table holds only this run's uploads. Refuses, removing nothing, when the folder holds
  * anything else: `--out ~ --fresh` or `--out src --fresh` is a slip of the keyboard, not a request to
  * delete a home folder. Call with the folder's lock held.

@@ -100,3 +100,6 @@ export type CuratedRow = FromSchema<typeof curatedRowSchema>;
 
 /** The table name reports query, in Athena (Glue) and in the local engine alike. */
 export const FACILITY_TABLE = "facilities";
+
+/** Every curated row of every upload version present (Glue only; reports never read it). */
+export const FACILITY_HISTORY_TABLE = "facilities_history";

@@ -204,14 +204,15 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
   });
 
   describe("Athena reads the table and writes results with the caller's permissions", () => {
-    it("fails the query, not the API call, when the role may not read the table's objects, and dead-letters the reason", async () => {
-      // The processor itself never reads curated objects back; only Athena, as the processor, does.
+    it("dead-letters with the denied path when the role may not read the table's objects", async () => {
+      // The table is the current state, which the processor reads to merge into it and Athena reads as
+      // the processor: without s3:GetObject on current/ both are denied, and the merge asks first.
       const policy = processorPolicy(twinScope());
-      const noRead = { ...policy, Statement: policy.Statement.map((s) => (s.Sid === "WriteCurated" ? { ...s, Action: (s.Action as string[]).filter((a) => a !== "s3:GetObject") } : s)) };
+      const noRead = { ...policy, Statement: policy.Statement.map((s) => (s.Sid === "MaintainCurrentState" ? { ...s, Action: (s.Action as string[]).filter((a) => a !== "s3:GetObject") } : s)) };
       h = new ProcessorHarness({ policy: noRead });
       await h.invoke([h.uploadSample("facilities.ndjson")]);
       expect(h.deadLetters).to.have.length(1);
-      expect(h.deadLetters[0].MessageAttributes?.reason.StringValue).to.match(/Permission denied on S3 path/);
+      expect(h.deadLetters[0].MessageAttributes?.reason.StringValue).to.match(/reading s3:\/\/facility-output\/current\/shard-\d\d\.ndjson\.gz failed: AccessDenied/);
     });
 
     it("writes each query's results to the scratch prefix", async () => {

@@ -41,9 +41,9 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(byState).to.include({ report: "accreditation-by-state", engine: "athena", result_count: 4, as_of: "2026-11-27" });
     expect(byState.query_execution_id).to.match(/^qe-\d+$/);
     expect(byState.source_files).to.have.members(SAMPLE_FILES.map((f) => `incoming/${f}`));
-    // Bytes scanned are the curated objects' (compressed) sizes; Athena bills at least 10 MB a query.
-    const curatedBytes = h.s3.keys(OUTPUT, "curated/").reduce((n, k) => n + h.s3.get(OUTPUT, k)!.body.length, 0);
-    expect(byState.statistics).to.deep.equal({ bytes_scanned: curatedBytes, engine_execution_ms: 420, estimated_cost_usd: 0.000052 });
+    // Bytes scanned are the current state's (compressed) sizes; Athena bills at least 10 MB a query.
+    const currentBytes = h.s3.keys(OUTPUT, "current/").reduce((n, k) => n + h.s3.get(OUTPUT, k)!.body.length, 0);
+    expect(byState.statistics).to.deep.equal({ bytes_scanned: currentBytes, engine_execution_ms: 420, estimated_cost_usd: 0.000052 });
     expect(h.s3.text(OUTPUT, "reports/accreditation-by-state/latest.csv")).to.equal(
       "\uFEFFas_of,state,accredited_facilities,total_employees,active_accreditations\r\n"
       + "2026-11-27,FL,2,210,2\r\n2026-11-27,TX,2,850,3\r\n2026-11-27,CA,1,1200,2\r\n2026-11-27,NY,1,980,1\r\n");

@@ -66,6 +66,10 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "write curated rows", ...processor("s3:PutObject", () => `${out}/curated/a-1.ndjson.gz`) },
     { why: "delete curated rows of a deleted upload", ...processor("s3:DeleteObject", () => `${out}/curated/a-1.ndjson.gz`) },
     { why: "write quarantine", ...processor("s3:PutObject", () => `${out}/quarantine/a-1.ndjson`) },
+    { why: "read a current-state shard to merge into it (and let Athena read the table)", ...processor("s3:GetObject", () => `${out}/current/shard-03.ndjson.gz`) },
+    { why: "replace a current-state shard (compare-and-swap)", ...processor("s3:PutObject", () => `${out}/current/shard-03.ndjson.gz`) },
+    { why: "list the current-state shards (which exist, Athena)", ...processor("s3:ListBucket", () => out, { "s3:prefix": "current/" }) },
+    { why: "read curated history to fall back from a removed upload", ...processor("s3:GetObject", () => `${out}/curated/a-1.ndjson.gz`) },
     { why: "write a report", ...processor("s3:PutObject", () => `${out}/reports/facility-metrics/latest.json`) },
     { why: "check the latest report before replacing it", ...processor("s3:GetObject", () => `${out}/reports/facility-metrics/latest.json`) },
     { why: "let Athena write its results", ...processor("s3:PutObject", () => `${out}/athena-results/q.csv`) },
@@ -92,6 +96,7 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "write another bucket", ...processor("s3:PutObject", () => "arn:aws:s3:::someone-elses-bucket/x.json") },
     { why: "write outside the output prefixes", ...processor("s3:PutObject", () => `${out}/elsewhere/x.json`) },
     { why: "delete reports", ...processor("s3:DeleteObject", () => `${out}/reports/facility-metrics/latest.json`) },
+    { why: "delete a current-state shard (it is only ever replaced)", ...processor("s3:DeleteObject", () => `${out}/current/shard-03.ndjson.gz`) },
     { why: "read the access logs", ...processor("s3:GetObject", () => `arn:aws:s3:::${String(run.outputs.accessLogBucketName)}/raw/x`) },
     { why: "list the report prefix", ...processor("s3:ListBucket", () => out, { "s3:prefix": "reports/" }) },
     // An object request carries no s3:prefix, so this is what decides 403 vs 404 for a missing report key:

@@ -144,15 +144,22 @@ describe("pipeline program (dev stack, mocked provider)", () => {
   });
 
   describe("catalog", () => {
-    it("declares the facilities table with the Hive JSON SerDe over the curated prefix, columns from the schema", () => {
-      const table = run.one("aws:glue/catalogTable:CatalogTable");
-      const sd = table.inputs.storageDescriptor as Record<string, any>;
-      expect(table.inputs.name).to.equal("facilities");
-      expect(sd.location).to.equal(`s3://facility-dev-output-a1b2c3d/${OUTPUT_LAYOUT.curated}`);
-      expect(sd.serDeInfo.serializationLibrary).to.equal("org.apache.hive.hcatalog.data.JsonSerDe");
-      expect(sd.columns).to.deep.equal(glueColumns.map((c) => ({ name: c.name, type: c.type })));
-      expect(sd.columns.find((c: { name: string }) => c.name === "accreditations").type).to.equal(
-        "array<struct<accreditation_body:string,accreditation_id:string,valid_until:date>>");
+    it("declares the facilities table (reports) over the current state and facilities_history over the curated prefix, Hive JSON SerDe, columns from the schema", () => {
+      const tables = run.ofType("aws:glue/catalogTable:CatalogTable");
+      expect(tables.map((t) => t.inputs.name).sort()).to.deep.equal(["facilities", "facilities_history"]);
+      const locations: Record<string, string> = {};
+      for (const table of tables) {
+        const sd = table.inputs.storageDescriptor as Record<string, any>;
+        locations[table.inputs.name as string] = sd.location;
+        expect(sd.serDeInfo.serializationLibrary).to.equal("org.apache.hive.hcatalog.data.JsonSerDe");
+        expect(sd.columns).to.deep.equal(glueColumns.map((c) => ({ name: c.name, type: c.type })));
+        expect(sd.columns.find((c: { name: string }) => c.name === "accreditations").type).to.equal(
+          "array<struct<accreditation_body:string,accreditation_id:string,valid_until:date>>");
+      }
+      expect(locations).to.deep.equal({
+        facilities: `s3://facility-dev-output-a1b2c3d/${OUTPUT_LAYOUT.current}`,
+        facilities_history: `s3://facility-dev-output-a1b2c3d/${OUTPUT_LAYOUT.curated}`,
+      });
     });
 
     it("runs reports in an enforced, encrypted, metered engine-3 workgroup with the configured cutoff", () => {

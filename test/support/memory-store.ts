@@ -1,8 +1,9 @@
-import { ListedObject, OutputStore, SourceObject, SourceStore } from "../../handler/core/ports";
+import { ListedObject, OutputStore, SourceObject, SourceStore, StoredBody } from "../../handler/core/ports";
 
 /** An OutputStore in memory, for testing the core without any adapter. */
 export class MemoryStore implements OutputStore {
-  readonly objects = new Map<string, { body: Buffer; contentType: string; stamp?: string }>();
+  readonly objects = new Map<string, { body: Buffer; contentType: string; stamp?: string; tag?: number }>();
+  private writes = 0;
   failStreamAfterBytes: number | undefined;
 
   async put(key: string, body: string, contentType: string): Promise<void> {
@@ -27,6 +28,20 @@ export class MemoryStore implements OutputStore {
     const current = this.objects.get(key);
     if (current?.stamp !== undefined && current.stamp > stamp) return false;
     this.objects.set(key, { body: Buffer.from(body), contentType, stamp });
+    return true;
+  }
+
+  async read(key: string): Promise<StoredBody | undefined> {
+    const o = this.objects.get(key);
+    if (!o) return undefined;
+    o.tag ??= ++this.writes;
+    return { body: o.body, tag: String(o.tag) };
+  }
+
+  async putIfUnchanged(key: string, body: Buffer, contentType: string, expectedTag: string | null): Promise<boolean> {
+    const current = this.objects.get(key);
+    if (current === undefined ? expectedTag !== null : expectedTag === null || String(current.tag) !== expectedTag) return false;
+    this.objects.set(key, { body, contentType, tag: ++this.writes });
     return true;
   }
 

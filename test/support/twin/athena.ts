@@ -223,15 +223,17 @@ export class AthenaTwin {
       }
     }
     const bucketArn = `arn:aws:s3:::${w.outputBucket}`;
-    if (this.authorizer && !(await this.authorizer.allows("s3:ListBucket", bucketArn, { "s3:prefix": OUTPUT_LAYOUT.curated }))) {
-      return userError(`Permission denied on S3 path: s3://${w.outputBucket}/${OUTPUT_LAYOUT.curated}`);
+    // The `facilities` table's location is the current state (infra/catalog.ts).
+    const location = OUTPUT_LAYOUT.current;
+    if (this.authorizer && !(await this.authorizer.allows("s3:ListBucket", bucketArn, { "s3:prefix": location }))) {
+      return userError(`Permission denied on S3 path: s3://${w.outputBucket}/${location}`);
     }
     const files: Array<{ name: string; body: Buffer }> = [];
-    for (const key of await this.store.keys(w.outputBucket, OUTPUT_LAYOUT.curated)) {
+    for (const key of await this.store.keys(w.outputBucket, location)) {
       if (this.authorizer && !(await this.authorizer.allows("s3:GetObject", `${bucketArn}/${key}`))) {
         return userError(`Permission denied on S3 path: s3://${w.outputBucket}/${key}`);
       }
-      files.push({ name: key.slice(OUTPUT_LAYOUT.curated.length), body: await this.store.read(w.outputBucket, key) });
+      files.push({ name: key.slice(location.length), body: await this.store.read(w.outputBucket, key) });
     }
     e.bytesScanned = files.reduce((n, f) => n + f.body.length, 0);
     if (w.bytesScannedCutoff !== undefined && e.bytesScanned > w.bytesScannedCutoff) return { state: "CANCELLED", reason: CUTOFF_REASON };
