@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
-import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { SQSBatchResponse } from "aws-lambda";
 import * as pulumi from "@pulumi/pulumi";
-import { processorFactory } from "../handler/aws/entry";
+import { ProcessorEvent, processorFactory, RefreshResult } from "../handler/aws/entry";
 import { ProcessorSettings, settingsEnv } from "../handler/aws/settings";
 import { TELEMETRY_NAMES } from "../handler/aws/telemetry-names";
 import { LambdaRuntime } from "./config";
@@ -39,7 +39,7 @@ export interface ProcessorArgs {
 export class Processor extends pulumi.ComponentResource {
   readonly queue: aws.sqs.Queue;
   readonly deadLetterQueue: aws.sqs.Queue;
-  readonly function: aws.lambda.CallbackFunction<SQSEvent, SQSBatchResponse>;
+  readonly function: aws.lambda.CallbackFunction<ProcessorEvent, SQSBatchResponse | RefreshResult>;
   readonly role: aws.iam.Role;
   readonly rolePolicy: aws.iam.RolePolicy;
   readonly logGroup: aws.cloudwatch.LogGroup;
