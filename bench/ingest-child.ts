@@ -25,6 +25,9 @@ function countingStore(): OutputStore & { bytes: Map<string, number> } {
       for await (const c of body) n += (c as Uint8Array).length;
       bytes.set(key, n);
     },
+    async *stream(): AsyncIterable<Uint8Array> {
+      // Ingest reads nothing back.
+    },
     async delete(key) {
       bytes.delete(key);
     },

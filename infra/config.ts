@@ -28,6 +28,8 @@ export interface PipelineConfig {
   batchWindowSeconds: number;
   maxConcurrency: number;
   athenaBytesScannedCutoffMb: number;
+  bytesScannedAlarmPercent: number;
+  reportSchedule: string;
   expiringWithinMonths: number;
   maxRecordBytes: number;
   logRetentionDays: number;
@@ -101,6 +103,11 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
   spec("athenaBytesScannedCutoffMb", "integer", 1024, "Athena cancels any query that would scan more than this many MB.", {
     allowed: "10 or more",
     check: (n) => (n >= 10 ? undefined : "an integer of at least 10 (Athena's minimum cutoff is 10 MB)"),
+  }),
+  spec("bytesScannedAlarmPercent", "integer", 80, "Alarm when one report query scans more than this percentage of athenaBytesScannedCutoffMb: a warning before the cutoff cancels reports.", between(1, 100)),
+  spec("reportSchedule", "string", "cron(0 5 * * ? *)", "When EventBridge Scheduler reruns the reports without an upload (UTC), so date-dependent reports stay current. `off`: no schedule.", {
+    allowed: "`cron(...)` or `rate(...)`, or `off`",
+    check: (v: string) => (v === "off" || /^(cron|rate)\([^()]+\)$/.test(v) ? undefined : "an EventBridge Scheduler expression like cron(0 5 * * ? *) or rate(12 hours), or off"),
   }),
   spec("expiringWithinMonths", "integer", 6, "The expiring-accreditations report looks this many months ahead.", between(1, 120)),
   spec("maxRecordBytes", "integer", 1048576, "Largest single record (or NDJSON line) accepted, in bytes; larger ones are quarantined.", between(1024, 16777216)),

@@ -12,6 +12,9 @@ export interface MonitoringArgs {
   queueName: pulumi.Input<string>;
   deadLetterQueueName: pulumi.Input<string>;
   oldestUploadAgeAlarmSeconds: number;
+  workgroupName: pulumi.Input<string>;
+  /** One query scanning more than this many bytes raises the early warning before the cutoff. */
+  bytesScannedAlarmBytes: number;
 }
 
 interface AlarmSpec {
@@ -113,6 +116,21 @@ export class Monitoring extends pulumi.ComponentResource {
         namespace: "AWS/SQS", metricName: "ApproximateAgeOfOldestMessage",
         dimensions: { QueueName: args.queueName },
         statistic: "Maximum", threshold: args.oldestUploadAgeAlarmSeconds, periodSeconds: 60,
+      },
+      {
+        suffix: "refresh-failed",
+        description: "The scheduled report refresh failed: reports may be a day old. See README, Scheduled refresh",
+        namespace: TELEMETRY_NAMES.namespace, metricName: "RefreshesFailed",
+        dimensions: { service: TELEMETRY_NAMES.service },
+        statistic: "Sum", threshold: 0, periodSeconds: 300,
+      },
+      {
+        suffix: "bytes-near-cutoff",
+        description: `A report query scanned more than ${args.bytesScannedAlarmBytes} bytes, near the workgroup's bytes-scanned cutoff: raise athenaBytesScannedCutoffMb before reports are cancelled. See README, Bytes-scanned cutoff`,
+        // Athena publishes ProcessedBytes per query with the WorkGroup, QueryState and QueryType dimensions.
+        namespace: "AWS/Athena", metricName: "ProcessedBytes",
+        dimensions: { WorkGroup: args.workgroupName, QueryState: "SUCCEEDED", QueryType: "DML" },
+        statistic: "Maximum", threshold: args.bytesScannedAlarmBytes, periodSeconds: 300,
       },
     ];
 

@@ -104,6 +104,7 @@ export class FacilityPipeline extends pulumi.ComponentResource {
       maxConcurrency: config.maxConcurrency,
       expiringWithinMonths: config.expiringWithinMonths,
       maxRecordBytes: config.maxRecordBytes,
+      reportSchedule: config.reportSchedule,
       network: this.network && {
         subnetIds: this.network.subnetIds,
         securityGroupIds: [this.network.functionSecurityGroup.id],
@@ -119,6 +120,8 @@ export class FacilityPipeline extends pulumi.ComponentResource {
       queueName: this.processor.queue.name,
       deadLetterQueueName: this.processor.deadLetterQueue.name,
       oldestUploadAgeAlarmSeconds: config.oldestUploadAgeAlarmSeconds,
+      workgroupName: this.catalog.workgroup.name,
+      bytesScannedAlarmBytes: Math.floor((config.bytesScannedAlarmPercent / 100) * config.athenaBytesScannedCutoffMb * 1024 * 1024),
     }, child);
 
     this.registerOutputs({

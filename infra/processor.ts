@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
-import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { SQSBatchResponse } from "aws-lambda";
 import * as pulumi from "@pulumi/pulumi";
-import { processorFactory } from "../handler/aws/entry";
+import { ProcessorEvent, processorFactory, REFRESH_EVENT, RefreshResult } from "../handler/aws/entry";
 import { ProcessorSettings, settingsEnv } from "../handler/aws/settings";
 import { TELEMETRY_NAMES } from "../handler/aws/telemetry-names";
 import { LambdaRuntime } from "./config";
@@ -28,6 +28,8 @@ export interface ProcessorArgs {
   maxConcurrency: number;
   expiringWithinMonths: number;
   maxRecordBytes: number;
+  /** EventBridge Scheduler expression of the report refresh, or "off". */
+  reportSchedule: string;
   network?: { subnetIds: pulumi.Input<string[]>; securityGroupIds: pulumi.Input<string>[] };
 }
 
@@ -39,12 +41,14 @@ export interface ProcessorArgs {
 export class Processor extends pulumi.ComponentResource {
   readonly queue: aws.sqs.Queue;
   readonly deadLetterQueue: aws.sqs.Queue;
-  readonly function: aws.lambda.CallbackFunction<SQSEvent, SQSBatchResponse>;
+  readonly function: aws.lambda.CallbackFunction<ProcessorEvent, SQSBatchResponse | RefreshResult>;
   readonly role: aws.iam.Role;
   readonly rolePolicy: aws.iam.RolePolicy;
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly eventSourceMapping: aws.lambda.EventSourceMapping;
   readonly notification: aws.s3.BucketNotification;
+  /** The scheduled report refresh, absent when `reportSchedule` is off. */
+  readonly refreshSchedule?: aws.scheduler.Schedule;
 
   constructor(name: string, args: ProcessorArgs, opts?: pulumi.ComponentResourceOptions) {
     super("facility:processor:Processor", name, {}, opts);
@@ -192,6 +196,42 @@ export class Processor extends pulumi.ComponentResource {
         events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
       }],
     }, { parent: this, dependsOn: [queuePolicy, args.keyPolicy] });
+
+    if (args.reportSchedule !== "off") {
+      // A role only the scheduler can assume, for schedules of this account, that may invoke only
+      // this function (not its versions or aliases).
+      const schedulerRole = new aws.iam.Role(`${name}-refresh-role`, {
+        description: "Facility pipeline: lets EventBridge Scheduler invoke the processor for the report refresh, nothing else",
+        assumeRolePolicy: policyDocument([{
+          Sid: "SchedulerAssumesRole",
+          Effect: "Allow",
+          Principal: { Service: "scheduler.amazonaws.com" },
+          Action: "sts:AssumeRole",
+          Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
+        }]),
+      }, child);
+      const invokePolicy = new aws.iam.RolePolicy(`${name}-refresh-invoke`, {
+        role: schedulerRole.id,
+        policy: policyDocument([{ Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: this.function.arn }]),
+      }, child);
+      this.refreshSchedule = new aws.scheduler.Schedule(`${name}-refresh`, {
+        description: "Reruns the facility reports as of the scheduled day, so date-dependent reports stay current without uploads",
+        scheduleExpression: args.reportSchedule,
+        scheduleExpressionTimezone: "UTC",
+        flexibleTimeWindow: { mode: "OFF" },
+        kmsKeyArn: args.kmsKeyArn,
+        target: {
+          arn: this.function.arn,
+          roleArn: schedulerRole.arn,
+          // The scheduled time, not the time of delivery, sets the as-of date: a retried or repeated
+          // fire computes the same reports and is answered from the same Athena executions.
+          input: JSON.stringify({ facilityPipeline: REFRESH_EVENT, scheduledTime: "<aws.scheduler.scheduled-time>" }),
+          // Retries of the invoke itself (throttling, an unavailable function); the function's own
+          // failures are retried by Lambda's asynchronous invocation and alarmed (RefreshesFailed).
+          retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 3600 },
+        },
+      }, { parent: this, dependsOn: [invokePolicy] });
+    }
 
     this.registerOutputs({
       queueUrl: this.queue.url,

@@ -3,6 +3,7 @@ import {
   GetQueryExecutionCommand,
   GetQueryResultsCommand,
   QueryExecution,
+  Row,
   StartQueryExecutionCommand,
 } from "@aws-sdk/client-athena";
 import { permanentError, retryableError } from "../core/errors";
@@ -126,23 +127,27 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
     }
   }
 
-  async function results(request: QueryRequest, id: string): Promise<{ columns: string[]; rows: unknown[][] }> {
-    const rows: unknown[][] = [];
-    let columns: string[] = [];
-    let nextToken: string | undefined;
-    let first = true;
-    do {
-      const token = nextToken;
-      const page = await call(request, `reading results of report ${request.name} (query ${id})`, () =>
-        client.send(new GetQueryResultsCommand({ QueryExecutionId: id, NextToken: token, MaxResults: 1000 })));
-      if (first) columns = (page.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? "");
-      const data = page.ResultSet?.Rows ?? [];
+  /**
+   * The result in GetQueryResults pages (up to 1,000 rows each): the first is read here for the
+   * column names, the rest only as the caller consumes them, so a result never sits in memory whole.
+   */
+  async function results(request: QueryRequest, id: string): Promise<{ columns: string[]; rows: AsyncIterable<unknown[][]> }> {
+    const page = (token: string | undefined) => call(request, `reading results of report ${request.name} (query ${id})`, () =>
+      client.send(new GetQueryResultsCommand({ QueryExecutionId: id, NextToken: token, MaxResults: 1000 })));
+    const cells = (rows: Row[]) => rows.map((row) => (row.Data ?? []).map((d) => d.VarCharValue ?? null));
+    const first = await page(undefined);
+    const columns = (first.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? "");
+    async function* pages(): AsyncGenerator<unknown[][]> {
       // The first row of a SELECT's first page repeats the column names.
-      for (const row of first ? data.slice(1) : data) rows.push((row.Data ?? []).map((d) => d.VarCharValue ?? null));
-      first = false;
-      nextToken = page.NextToken;
-    } while (nextToken);
-    return { columns, rows };
+      yield cells((first.ResultSet?.Rows ?? []).slice(1));
+      let next = first.NextToken;
+      while (next) {
+        const res = await page(next);
+        yield cells(res.ResultSet?.Rows ?? []);
+        next = res.NextToken;
+      }
+    }
+    return { columns, rows: pages() };
   }
 
   return {

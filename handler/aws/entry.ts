@@ -3,6 +3,8 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { processChanges } from "../core/batch";
+import { runReports } from "../core/report-run";
+import { writeSummaryPage } from "../core/summary-page";
 import { isRetryable, messageOf, permanentError } from "../core/errors";
 import { Change, parseS3Notification } from "../core/events";
 import { retryDelaySeconds } from "../core/retry-schedule";
@@ -29,7 +31,44 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
-export type ProcessorHandler = (event: SQSEvent, context: InvocationContext) => Promise<SQSBatchResponse>;
+export type ProcessorHandler = (event: ProcessorEvent, context: InvocationContext) => Promise<SQSBatchResponse | RefreshResult>;
+
+/**
+ * The scheduled refresh: EventBridge Scheduler invokes the function with this input, so the
+ * date-dependent reports move on on days without uploads. `scheduledTime` is the schedule's
+ * `<aws.scheduler.scheduled-time>`: a retry of the same fire computes the same as-of date.
+ */
+export interface RefreshEvent {
+  facilityPipeline: typeof REFRESH_EVENT;
+  scheduledTime?: string;
+}
+
+export const REFRESH_EVENT = "refresh-reports";
+
+export type ProcessorEvent = SQSEvent | RefreshEvent;
+
+export interface RefreshResult {
+  refreshed: true;
+  asOf: string;
+  reports: Array<{ report: string; rows: number; latestUpdated: boolean }>;
+}
+
+/**
+ * Which event this is, checked strictly: an SQS batch has a `Records` array of `aws:sqs` records;
+ * a refresh has exactly the refresh marker (and optionally a valid scheduled time). Anything else
+ * is neither, and is refused rather than guessed at.
+ */
+export function eventKind(event: unknown): "sqs" | "refresh" | "unknown" {
+  if (typeof event !== "object" || event === null || Array.isArray(event)) return "unknown";
+  const e = event as Record<string, unknown>;
+  if (Array.isArray(e.Records) && Object.keys(e).length === 1
+    && e.Records.every((r) => typeof r === "object" && r !== null && (r as { eventSource?: unknown }).eventSource === "aws:sqs")) return "sqs";
+  const keys = Object.keys(e).sort().join(",");
+  if (e.facilityPipeline === REFRESH_EVENT && (keys === "facilityPipeline" || (keys === "facilityPipeline,scheduledTime" && isTimestamp(e.scheduledTime)))) return "refresh";
+  return "unknown";
+}
+
+const isTimestamp = (v: unknown) => typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v));
 
 /**
  * The processor Lambda, as a factory: Pulumi serializes this function, and Lambda runs it once per
@@ -47,7 +86,61 @@ export function processorFactory(): ProcessorHandler {
     validate: createFacilityValidator(),
     now: () => new Date(),
   };
-  return (event, context) => handleUploadBatch(event, context, deps);
+  return (event, context) => handleEvent(event, context, deps);
+}
+
+/** Routes an invocation: an upload batch from the queue, or the scheduled refresh. */
+export async function handleEvent(event: unknown, context: InvocationContext, deps: ProcessorDeps): Promise<SQSBatchResponse | RefreshResult> {
+  switch (eventKind(event)) {
+    case "sqs":
+      return handleUploadBatch(event as SQSEvent, context, deps);
+    case "refresh":
+      return handleRefresh(event as RefreshEvent, context, deps);
+    default: {
+      // Thrown, not acknowledged: an asynchronous invoke is retried and counted in Errors, so an
+      // event from a misconfigured trigger is seen instead of silently doing nothing.
+      const shape = typeof event === "object" && event !== null ? `an object with keys [${Object.keys(event).slice(0, 10).join(", ")}]` : typeof event;
+      deps.telemetry.error("unknown event refused: neither an SQS batch nor the scheduled refresh", { shape });
+      deps.telemetry.flush();
+      throw permanentError(`unknown event: expected an SQS batch of upload events or {"facilityPipeline":"${REFRESH_EVENT}"}, got ${shape}`);
+    }
+  }
+}
+
+/**
+ * The scheduled refresh: every report over the current table, as of the scheduled day. Nothing is
+ * ingested. The query tokens derive from the table and the as-of date, so a second fire of the same
+ * day (Scheduler delivers at least once, Lambda retries async invokes) finds the same executions and
+ * overwrites the same run objects: it costs no new query. A failure is thrown, so Lambda's async
+ * retries run it again and the Errors metric and the refresh alarm see it.
+ */
+export async function handleRefresh(event: RefreshEvent, context: InvocationContext, deps: ProcessorDeps): Promise<RefreshResult> {
+  const { settings, telemetry } = deps;
+  const asOf = (event.scheduledTime ? new Date(event.scheduledTime) : deps.now()).toISOString().slice(0, 10);
+  const output = s3OutputStore(deps.s3, settings.outputBucket);
+  try {
+    const run = await runReports(REPORTS, { asOf, monthsAhead: settings.expiringWithinMonths }, [], {
+      output,
+      engine: athenaEngine(deps.athena, { workgroup: settings.workgroup, database: settings.database, ...deps.athenaOptions }),
+      telemetry,
+      deadline: { remainingMs: () => context.getRemainingTimeInMillis() },
+      now: deps.now,
+    });
+    const summary = await writeSummaryPage(run, [], output);
+    telemetry.info("reports refreshed", {
+      asOf,
+      reports: run.reports.map((r) => ({ report: r.report, rows: r.rows, executionId: r.executionId, latestUpdated: r.latestUpdated })),
+      curatedObjects: run.curatedObjects,
+      summaryPage: summary.runKey,
+    });
+    return { refreshed: true, asOf, reports: run.reports.map((r) => ({ report: r.report, rows: r.rows, latestUpdated: r.latestUpdated })) };
+  } catch (error) {
+    telemetry.error("scheduled report refresh failed", { asOf, error: messageOf(error), retryable: isRetryable(error) });
+    telemetry.count("RefreshesFailed", 1);
+    throw error;
+  } finally {
+    telemetry.flush();
+  }
 }
 
 interface MessageFailure {

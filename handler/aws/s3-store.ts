@@ -8,7 +8,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { Readable } from "stream";
-import { ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
+import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
 import { awsErrorName, classify, httpStatus } from "./aws-errors";
 
 /**
@@ -80,6 +80,16 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
         throw classify(e, `streaming ${where(key)}`);
       }
     },
+    async *stream(key) {
+      let res;
+      try {
+        res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (e) {
+        throw classify(e, `reading ${where(key)}`);
+      }
+      if (!res.Body) throw classify(new Error("GetObject returned no body"), `reading ${where(key)}`);
+      yield* res.Body as Readable;
+    },
     async delete(key) {
       try {
         await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
@@ -101,8 +111,7 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
       return out;
     },
     async replaceIfNewer(key, body, contentType, stamp) {
-      const put = (condition: { IfNoneMatch: "*" } | { IfMatch: string }) =>
-        client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, Metadata: { stamp }, ...condition }));
+      const put = (condition: { IfNoneMatch: "*" } | { IfMatch: string }) => conditionalPut(client, { Bucket: bucket, Key: key, ContentType: contentType, Metadata: { stamp }, ...condition }, body);
       for (let attempt = 0; attempt < 5; attempt++) {
         // Create first, and look only once S3 has said the object exists: a HEAD on a key that does not
         // exist answers 403, not 404, to a caller without s3:ListBucket, which the role does not grant on
@@ -166,4 +175,23 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
       }
     },
   };
+}
+
+/**
+ * PutObject with a condition, or for a body of unknown size a multipart upload whose completion
+ * carries it: lib-storage's Upload passes IfNoneMatch / IfMatch on to CompleteMultipartUpload (or to
+ * PutObject when the body fits one part), which answers 412 and 409 like PutObject does (S3 User
+ * Guide, "How to prevent object overwrites with conditional writes"). A failed multipart upload is
+ * aborted, so the parts of a lost race are not left behind.
+ */
+async function conditionalPut(
+  client: S3Client,
+  params: { Bucket: string; Key: string; ContentType: string; Metadata: Record<string, string>; IfNoneMatch?: string; IfMatch?: string },
+  body: string | BodySource,
+): Promise<void> {
+  if (typeof body === "string") {
+    await client.send(new PutObjectCommand({ ...params, Body: body }));
+    return;
+  }
+  await new Upload({ client, params: { ...params, Body: Readable.from(body()) }, queueSize: 2, partSize: 8 * 1024 * 1024, leavePartsOnError: false }).done();
 }

@@ -28,6 +28,9 @@ export interface SourceStore {
   currentVersion(key: string): Promise<string | undefined>;
 }
 
+/** Opens a body anew for each attempt to write it. */
+export type BodySource = () => AsyncIterable<Uint8Array>;
+
 export interface ListedObject {
   key: string;
   etag: string;
@@ -38,14 +41,17 @@ export interface OutputStore {
   put(key: string, body: string, contentType: string): Promise<void>;
   /** Streams a body of unknown length; the object appears only if the stream ends without error. */
   putStream(key: string, body: AsyncIterable<Uint8Array>, contentType: string): Promise<void>;
+  /** Reads an object this store holds, as a stream (report outputs are copied to `latest` this way). */
+  stream(key: string): AsyncIterable<Uint8Array>;
   delete(key: string): Promise<void>;
   list(prefix: string): Promise<ListedObject[]>;
   /**
    * Writes `body` with `stamp` unless the current object carries a stamp that sorts after it
    * (an equal stamp is replaced: the later writer wins a tie).
-   * Atomic against concurrent writers (compare-and-swap). Returns whether it wrote.
+   * Atomic against concurrent writers (compare-and-swap). Returns whether it wrote. A body of unknown
+   * size is given as a function that opens it, since a lost race writes it again.
    */
-  replaceIfNewer(key: string, body: string, contentType: string, stamp: string): Promise<boolean>;
+  replaceIfNewer(key: string, body: string | BodySource, contentType: string, stamp: string): Promise<boolean>;
   /**
    * Reads an object with the tag to compare-and-swap on; undefined when it does not exist. Only for
    * keys a listing has just shown, or under a prefix where the caller may list: S3 answers a missing
@@ -81,8 +87,12 @@ export interface QueryRequest {
 export interface QueryResult {
   executionId: string;
   columns: string[];
-  /** Raw cell values, converted to report types by the core. */
-  rows: unknown[][];
+  /**
+   * Raw cell values, converted to report types by the core: all at once, or as pages the engine
+   * reads while the core writes them out, so a million-row result never sits in memory. Pages must
+   * be read to the end (or the iteration ended) for the engine to release what it holds.
+   */
+  rows: unknown[][] | AsyncIterable<unknown[][]>;
   bytesScanned?: number;
   engineMs?: number;
 }

@@ -3,8 +3,9 @@ import { isRetryable, messageOf, permanentError, retryableError } from "./errors
 import { curatedRowSchema } from "../schema/facility";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
-import { Deadline, OutputStore, QueryEngine, Telemetry } from "./ports";
-import { estimatedCostUsd, ReportDocument, reportCsv, typedRows } from "./results";
+import { Deadline, OutputStore, QueryEngine, QueryResult, Telemetry } from "./ports";
+import { checkColumns, estimatedCostUsd, pagesOf, PREVIEW_ROWS, ReportDocument, reportCsvWriter, Row, typedRow } from "./results";
+import { TextStream } from "./text-stream";
 
 export interface ReportRunDeps {
   output: OutputStore;
@@ -97,12 +98,10 @@ async function runOne(report: ReportDefinition, inputs: RunInputs, deps: ReportR
   const token = sha256(JSON.stringify({ report: report.name, sql: sha256(report.sql), params, inputs: inputs.fingerprint }));
   const started = Date.now();
   const result = await deps.engine.run({ name: report.name, sql: report.sql, params, token, deadline: deps.deadline });
-  const rows = typedRows(report, result);
-  deps.telemetry.milliseconds("ReportQueryTime", Date.now() - started);
-  deps.telemetry.count("ReportsRun", 1);
-  if (result.bytesScanned !== undefined) deps.telemetry.bytes("BytesScanned", result.bytesScanned);
+  const base = `${OUTPUT_LAYOUT.reports}${report.name}`;
+  const run = `${base}/runs/${inputs.context.asOf}/${token.slice(0, 16)}`;
 
-  const document: ReportDocument = {
+  const header: Omit<ReportDocument, "results" | "result_count"> = {
     report: report.name,
     description: report.description,
     engine: deps.engine.name,
@@ -118,33 +117,67 @@ async function runOne(report: ReportDefinition, inputs: RunInputs, deps: ReportR
       engine_execution_ms: result.engineMs ?? null,
       estimated_cost_usd: estimatedCostUsd(result.bytesScanned),
     },
-    result_count: rows.length,
     columns: report.columns,
-    results: rows,
   };
-  const json = `${JSON.stringify(document, null, 2)}\n`;
-  const csv = reportCsv(document);
-  const base = `${OUTPUT_LAYOUT.reports}${report.name}`;
-  const run = `${base}/runs/${inputs.context.asOf}/${token.slice(0, 16)}`;
-  await Promise.all([
-    deps.output.put(`${run}.json`, json, "application/json"),
-    deps.output.put(`${run}.csv`, csv, "text/csv"),
-  ]);
+  const { count, preview } = await writeRunObjects(report, header, result.rows, run, deps.output);
+  deps.telemetry.milliseconds("ReportQueryTime", Date.now() - started);
+  deps.telemetry.count("ReportsRun", 1);
+  if (result.bytesScanned !== undefined) deps.telemetry.bytes("BytesScanned", result.bytesScanned);
+
   // `latest` only moves forward: a slower run over an older view of the table must not replace it.
+  // It is a copy of this run's objects, streamed from the store, so its size never has to fit in memory.
   const stamp = inputs.listedAt;
   const [jsonUpdated, csvUpdated] = await Promise.all([
-    deps.output.replaceIfNewer(`${base}/latest.json`, json, "application/json", stamp),
-    deps.output.replaceIfNewer(`${base}/latest.csv`, csv, "text/csv", stamp),
+    deps.output.replaceIfNewer(`${base}/latest.json`, () => deps.output.stream(`${run}.json`), "application/json", stamp),
+    deps.output.replaceIfNewer(`${base}/latest.csv`, () => deps.output.stream(`${run}.csv`), "text/csv", stamp),
   ]);
-  const latestUpdated = jsonUpdated && csvUpdated;
   return {
     report: report.name,
     executionId: result.executionId,
-    rows: rows.length,
+    rows: count,
     jsonKey: `${run}.json`,
     csvKey: `${run}.csv`,
-    latestUpdated,
+    latestUpdated: jsonUpdated && csvUpdated,
     bytesScanned: result.bytesScanned,
-    document,
+    document: { ...header, result_count: count, results: preview },
   };
+}
+
+/**
+ * Writes a run's JSON and CSV a page of rows at a time, as the engine delivers them: memory holds a
+ * page and the first PREVIEW_ROWS rows, whatever the result's size. The JSON stays one valid
+ * document: its metadata first, then `results`, then `result_count` (known only at the end), one
+ * row per line.
+ */
+async function writeRunObjects(
+  report: ReportDefinition,
+  header: Omit<ReportDocument, "results" | "result_count">,
+  rows: QueryResult["rows"],
+  run: string,
+  output: OutputStore,
+): Promise<{ count: number; preview: Row[] }> {
+  checkColumns(report, header.columns.map((c) => c.name));
+  const json = new TextStream(output, `${run}.json`, "application/json");
+  const csv = new TextStream(output, `${run}.csv`, "text/csv");
+  const csvText = reportCsvWriter(header);
+  const preview: Row[] = [];
+  let count = 0;
+  try {
+    const head = JSON.stringify(header, null, 2);
+    await Promise.all([json.write(`${head.slice(0, head.lastIndexOf("}")).trimEnd()},\n  "results": [`), csv.write(csvText.header)]);
+    for await (const page of pagesOf(rows)) {
+      const typed = page.map((raw) => typedRow(report, raw));
+      let text = "";
+      for (const row of typed) text += `${count++ === 0 ? "" : ","}\n    ${JSON.stringify(row)}`;
+      for (const row of typed) if (preview.length < PREVIEW_ROWS) preview.push(row);
+      await Promise.all([json.write(text), csv.write(csvText.lines(typed))]);
+    }
+    await json.write(`${count === 0 ? "" : "\n  "}],\n  "result_count": ${count}\n}\n`);
+    await Promise.all([json.close(), csv.close()]);
+  } catch (error) {
+    json.abort(error as Error);
+    csv.abort(error as Error);
+    throw error;
+  }
+  return { count, preview };
 }

@@ -12,19 +12,36 @@ export function estimatedCostUsd(bytesScanned: number | undefined): number | nul
   return Math.round((billed / 1e12) * 5 * 1e6) / 1e6;
 }
 
-/** Converts an engine's raw rows to the report's declared column types, checking the column names. */
-export function typedRows(report: ReportDefinition, result: QueryResult): Row[] {
+/** Fails with the difference when an engine's columns are not the report's declared ones. */
+export function checkColumns(report: ReportDefinition, columns: string[]): void {
   const expected = report.columns.map((c) => c.name);
-  if (result.columns.join(",") !== expected.join(",")) {
-    throw permanentError(`report ${report.name} returned columns [${result.columns.join(", ")}], expected [${expected.join(", ")}]`);
+  if (columns.join(",") !== expected.join(",")) {
+    throw permanentError(`report ${report.name} returned columns [${columns.join(", ")}], expected [${expected.join(", ")}]`);
   }
-  return result.rows.map((raw) => {
-    const row: Row = {};
-    report.columns.forEach((c, i) => {
-      row[c.name] = convert(raw[i], c, report.name);
-    });
-    return row;
+}
+
+/** Converts one raw row to the report's declared column types. */
+export function typedRow(report: ReportDefinition, raw: unknown[]): Row {
+  const row: Row = {};
+  report.columns.forEach((c, i) => {
+    row[c.name] = convert(raw[i], c, report.name);
   });
+  return row;
+}
+
+/** Converts an engine's raw rows held in memory (a small result) to the report's column types. */
+export function typedRows(report: ReportDefinition, result: { executionId?: string; columns: string[]; rows: unknown[][] }): Row[] {
+  checkColumns(report, result.columns);
+  return result.rows.map((raw) => typedRow(report, raw));
+}
+
+/** The pages of a query result, whether the engine returned them at once or as a stream. */
+export async function* pagesOf(rows: QueryResult["rows"]): AsyncGenerator<unknown[][]> {
+  if (Array.isArray(rows)) {
+    yield rows;
+    return;
+  }
+  yield* rows;
 }
 
 function convert(value: unknown, column: ReportColumn, report: string): Cell {
@@ -56,16 +73,27 @@ const FORMULA_START = /^[=+\-@\t\r]/;
  * text, and stay as they are: -5 is a number. The JSON keeps every value as it is.
  */
 export function toCsv(columns: ReportColumn[], rows: Row[]): string {
-  const quoted = (s: string) => `"${s.replace(/"/g, '""')}"`;
-  const field = (v: Cell, text: boolean) => {
-    if (v === null) return "";
-    const s = String(v);
-    if (text && FORMULA_START.test(s)) return quoted(`'${s}`);
-    return /[",\r\n]|^\s|\s$/.test(s) ? quoted(s) : s;
-  };
-  const lines = [columns.map((c) => field(c.name, true)).join(",")];
-  for (const r of rows) lines.push(columns.map((c) => field(r[c.name], c.type === "string")).join(","));
-  return `${lines.join("\r\n")}\r\n`;
+  return csvHeader(columns) + csvLines(columns, rows);
+}
+
+const quoted = (s: string) => `"${s.replace(/"/g, '""')}"`;
+function field(v: Cell | undefined, text: boolean): string {
+  if (v === null || v === undefined) return "";
+  const s = String(v);
+  if (text && FORMULA_START.test(s)) return quoted(`'${s}`);
+  return /[",\r\n]|^\s|\s$/.test(s) ? quoted(s) : s;
+}
+
+/** The header line of `toCsv`, so a long CSV can be written a page of rows at a time. */
+export function csvHeader(columns: ReportColumn[]): string {
+  return `${columns.map((c) => field(c.name, true)).join(",")}\r\n`;
+}
+
+/** Rows of `toCsv`, each line ending with CRLF. */
+export function csvLines(columns: ReportColumn[], rows: Row[]): string {
+  let out = "";
+  for (const r of rows) out += `${columns.map((c) => field(r[c.name], c.type === "string")).join(",")}\r\n`;
+  return out;
 }
 
 /**
@@ -83,10 +111,19 @@ export const CSV_BOM = "\uFEFF";
  * `latest.csv` is otherwise indistinguishable from yesterday's copy.
  */
 export function reportCsv(document: Pick<ReportDocument, "as_of" | "parameters" | "columns" | "results">): string {
+  const csv = reportCsvWriter(document);
+  return csv.header + csv.lines(document.results);
+}
+
+/** `reportCsv` in pieces: the BOM and header once, then any number of pages of rows. */
+export function reportCsvWriter(document: Pick<ReportDocument, "as_of" | "parameters" | "columns">): { header: string; lines: (rows: Row[]) => string } {
   const dated = document.parameters.as_of !== undefined && !document.columns.some((c) => c.name === "as_of");
-  if (!dated) return CSV_BOM + toCsv(document.columns, document.results);
+  if (!dated) return { header: CSV_BOM + csvHeader(document.columns), lines: (rows) => csvLines(document.columns, rows) };
   const columns: ReportColumn[] = [{ name: "as_of", type: "date" }, ...document.columns];
-  return CSV_BOM + toCsv(columns, document.results.map((r) => ({ as_of: document.as_of, ...r })));
+  return {
+    header: CSV_BOM + csvHeader(columns),
+    lines: (rows) => csvLines(columns, rows.map((r) => ({ as_of: document.as_of, ...r }))),
+  };
 }
 
 /** The JSON written per report run: a superset of the original output's fields, values typed. */
@@ -106,5 +143,12 @@ export interface ReportDocument {
   statistics: { bytes_scanned: number | null; engine_execution_ms: number | null; estimated_cost_usd: number | null };
   result_count: number;
   columns: ReportColumn[];
+  /**
+   * Every row in the JSON object written to the store. In the document a run returns in memory
+   * (for the summary page and the console) only the first PREVIEW_ROWS: `result_count` has the total.
+   */
   results: Row[];
 }
+
+/** Rows of a report kept in memory after a run: what the summary page and the console show at most. */
+export const PREVIEW_ROWS = 200;

@@ -1,5 +1,6 @@
-import { DuckDBConnection, DuckDBInstance, DuckDBValue } from "@duckdb/node-api";
+import { DuckDBConnection, DuckDBInstance, DuckDBResult, DuckDBValue } from "@duckdb/node-api";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { ParamValue, QueryEngine, QueryRequest, QueryResult } from "../core/ports";
 import { duckDbColumns } from "../schema/columns";
@@ -26,54 +27,87 @@ export interface DuckDbEngine extends QueryEngine {
  * Runs the report SQL on DuckDB over the curated gzip NDJSON files of a local folder, read with the
  * column types projected from the facility schema (the same types the Glue table declares).
  */
-export async function duckDbEngine(curatedDir: string): Promise<DuckDbEngine> {
-  const instance = await DuckDBInstance.create(":memory:");
-  const connection = await instance.connect();
-  for (const macro of COMPATIBILITY_MACROS) await connection.run(macro);
+export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = {}): Promise<DuckDbEngine> {
+  const instance = await DuckDBInstance.create(":memory:", {
+    // DuckDB takes 80% of the machine's memory by default, and a window over a million facilities held
+    // 0.5 GB of it; past this limit it spills to the temporary folder instead.
+    memory_limit: options.memoryLimit ?? "256MB",
+    temp_directory: options.tempDirectory ?? path.join(os.tmpdir(), `facility-pipeline-duckdb-${process.pid}`),
+    // Every report orders its rows itself; without this DuckDB buffers results to keep scan order.
+    preserve_insertion_order: "false",
+  });
+  const setup = await instance.connect();
+  for (const macro of COMPATIBILITY_MACROS) await setup.run(macro);
+  setup.closeSync();
   let runs = 0;
-  // One connection runs one statement at a time, and each run redefines the table: queue the runs.
-  let queue: Promise<unknown> = Promise.resolve();
-  const runNow = async (request: QueryRequest): Promise<QueryResult> => {
-    await defineTable(connection, curatedDir);
-    const started = Date.now();
-    const reader = await connection.runAndReadAll(request.sql, request.params.map(bind));
-    return {
-      executionId: `local-${++runs}-${request.token.slice(0, 12)}`,
-      columns: reader.columnNames(),
-      rows: reader.getRows().map((row) => row.map(plain)),
-      engineMs: Date.now() - started,
-    };
+  const open = new Set<DuckDBConnection>();
+  const release = (connection: DuckDBConnection) => {
+    if (open.delete(connection)) connection.closeSync();
   };
   return {
     name: "duckdb",
-    run(request: QueryRequest): Promise<QueryResult> {
-      const result = queue.then(() => runNow(request));
-      queue = result.catch(() => undefined);
-      return result;
+    async run(request: QueryRequest): Promise<QueryResult> {
+      // A connection per run, each with its own (temporary) view of the files there are now: runs
+      // stream their rows side by side, and none sees another's view.
+      const connection = await instance.connect();
+      open.add(connection);
+      try {
+        await defineTable(connection, curatedDir);
+        const started = Date.now();
+        const result = await connection.stream(request.sql, request.params.map(bind));
+        return {
+          executionId: `local-${++runs}-${request.token.slice(0, 12)}`,
+          columns: result.columnNames(),
+          rows: chunks(result, () => release(connection)),
+          engineMs: Date.now() - started,
+        };
+      } catch (e) {
+        release(connection);
+        throw e;
+      }
     },
     close() {
-      connection.closeSync();
+      for (const connection of open) release(connection);
       instance.closeSync();
     },
   };
 }
 
+export interface DuckDbOptions {
+  /** DuckDB's memory_limit (default 256MB): beyond it, operators spill to `tempDirectory`. */
+  memoryLimit?: string;
+  tempDirectory?: string;
+}
+
+/** A streamed result as pages of plain values, one DuckDB chunk (2,048 rows) at a time. */
+async function* chunks(result: DuckDBResult, done: () => void): AsyncGenerator<unknown[][]> {
+  try {
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) return;
+      yield chunk.getRows().map((row) => row.map(plain));
+    }
+  } finally {
+    done();
+  }
+}
+
 /**
  * (Re)defines the facilities table as a view over whatever curated files exist right now. Always a
  * view, so redefining it never meets an object of another type; with no files it is an empty view of
- * the same columns, and the reports return zero rows.
+ * the same columns, and the reports return zero rows. Temporary: it belongs to the run's connection.
  */
 async function defineTable(connection: DuckDBConnection, curatedDir: string): Promise<void> {
   const files = fs.existsSync(curatedDir) ? fs.readdirSync(curatedDir).filter((f) => f.endsWith(".ndjson.gz")).sort() : [];
   if (files.length === 0) {
     const nulls = duckDbColumns.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(", ");
-    await connection.run(`CREATE OR REPLACE VIEW ${FACILITY_TABLE} AS SELECT ${nulls} WHERE false`);
+    await connection.run(`CREATE OR REPLACE TEMP VIEW ${FACILITY_TABLE} AS SELECT ${nulls} WHERE false`);
     return;
   }
   const columns = duckDbColumns.map((c) => `'${c.name}': '${c.type}'`).join(", ");
   const list = files.map((f) => sqlString(literalGlob(path.join(curatedDir, f)))).join(", ");
   await connection.run(
-    `CREATE OR REPLACE VIEW ${FACILITY_TABLE} AS SELECT * FROM read_json([${list}], format = 'newline_delimited', compression = 'gzip', columns = {${columns}})`,
+    `CREATE OR REPLACE TEMP VIEW ${FACILITY_TABLE} AS SELECT * FROM read_json([${list}], format = 'newline_delimited', compression = 'gzip', columns = {${columns}})`,
   );
 }
 

@@ -4,7 +4,7 @@ import * as path from "path";
 import { pipeline } from "stream/promises";
 import { Readable } from "stream";
 import { createWriteStream } from "fs";
-import { ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
+import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
 
 /**
  * The upload key of a local file: its folder's real path (symbolic links and `..` resolved) plus its
@@ -104,28 +104,24 @@ export function fsOutputStore(root: string): OutputStore {
     }
   }
 
-  async function write(key: string, body: string | Buffer): Promise<void> {
+  async function write(key: string, body: string | Buffer | BodySource): Promise<void> {
     const target = file(key);
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const tmp = temp(target);
-    await fsp.writeFile(tmp, body);
-    await fsp.rename(tmp, target);
+    try {
+      if (typeof body === "string" || Buffer.isBuffer(body)) await fsp.writeFile(tmp, body);
+      else await pipeline(Readable.from(body()), createWriteStream(tmp));
+      await fsp.rename(tmp, target);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
   }
 
   return {
     put: (key, body) => write(key, body),
-    async putStream(key, body) {
-      const target = file(key);
-      await fsp.mkdir(path.dirname(target), { recursive: true });
-      const tmp = temp(target);
-      try {
-        await pipeline(Readable.from(body), createWriteStream(tmp));
-        await fsp.rename(tmp, target);
-      } catch (e) {
-        await fsp.rm(tmp, { force: true });
-        throw e;
-      }
-    },
+    putStream: (key, body) => write(key, () => body),
+    stream: (key) => createReadStream(file(key)),
     async delete(key) {
       await fsp.rm(file(key), { force: true });
     },

@@ -38,7 +38,7 @@ export function table(columns: string[], rows: Array<Record<string, Cell>>): str
 export function renderReport(r: ReportWritten, outDir: string): string {
   const doc = r.document;
   const shown = doc.results.slice(0, SHOWN_ROWS);
-  const more = doc.results.length - shown.length;
+  const more = r.rows - shown.length;
   const params = Object.entries(doc.parameters).map(([k, v]) => `${k} ${v}`).join(", ");
   return [
     `== ${doc.report}${params ? ` (${params})` : ""}`,

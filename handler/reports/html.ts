@@ -10,7 +10,8 @@ import type { Cell, ReportDocument, Row } from "../core/results";
  * at all backs that up should a value ever slip through unescaped.
  */
 
-export type SummaryReport = Pick<ReportDocument, "report" | "description" | "parameters" | "columns" | "results">;
+/** `results` may hold only the first rows (see PREVIEW_ROWS); `result_count` is the total. */
+export type SummaryReport = Pick<ReportDocument, "report" | "description" | "parameters" | "columns" | "results" | "result_count">;
 
 /** What happened to one upload of the run, for the rejects summary. */
 export interface SummaryUpload {
@@ -83,12 +84,12 @@ export function renderSummaryPage(input: SummaryPageInput): string {
 function reportSection(r: SummaryReport, csvHref: string | undefined): string {
   const shown = r.results.slice(0, PAGE_ROWS);
   const params = Object.entries(r.parameters).map(([k, v]) => `${e(k)} ${e(v)}`).join(", ");
-  const more = r.results.length - shown.length;
+  const more = r.result_count - shown.length;
   const csv = csvHref ? ` <a href="${e(csvHref)}">CSV</a>` : "";
   return [
     `<section id="${e(r.report)}">`,
     `<h2>${e(r.report)}</h2>`,
-    `<p>${e(r.description)}${params ? ` (${params})` : ""}. ${e(r.results.length)} row${r.results.length === 1 ? "" : "s"}.${csv}</p>`,
+    `<p>${e(r.description)}${params ? ` (${params})` : ""}. ${e(r.result_count)} row${r.result_count === 1 ? "" : "s"}.${csv}</p>`,
     r.results.length === 0 ? '<p class="none">No rows.</p>' : table(r.columns.map((c) => c.name), shown),
     more > 0 ? `<p class="more">${e(more)} more rows in the CSV.</p>` : "",
     "</section>",

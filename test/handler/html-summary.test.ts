@@ -12,7 +12,7 @@ const HOSTILE = `<script>alert("owned")</script> Clínica & "Sons" <img src=x on
 
 function report(name: string, results: Row[], parameters: Record<string, string | number> = {}): SummaryReport {
   const def = REPORTS.find((r) => r.name === name)!;
-  return { report: name, description: def.description, parameters, columns: def.columns, results };
+  return { report: name, description: def.description, parameters, columns: def.columns, results, result_count: results.length };
 }
 
 const byState = report("accreditation-by-state", [

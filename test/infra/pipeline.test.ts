@@ -202,7 +202,7 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("uses its own role with one inline policy, never the CallbackFunction default managed policies", () => {
       expect(run.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.have.length(0);
-      const role = run.one("aws:iam/role:Role");
+      const role = run.one("aws:iam/role:Role", "-processor-role");
       const trust = statementsOf(role.inputs.assumeRolePolicy);
       expect(trust).to.have.length(1);
       expect(trust[0].Principal).to.deep.equal({ Service: "lambda.amazonaws.com" });

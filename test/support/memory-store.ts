@@ -1,4 +1,4 @@
-import { ListedObject, OutputStore, SourceObject, SourceStore, StoredBody } from "../../handler/core/ports";
+import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore, StoredBody } from "../../handler/core/ports";
 
 /** An OutputStore in memory, for testing the core without any adapter. */
 export class MemoryStore implements OutputStore {
@@ -16,6 +16,12 @@ export class MemoryStore implements OutputStore {
     this.objects.set(key, { body: Buffer.concat(chunks), contentType });
   }
 
+  async *stream(key: string): AsyncIterable<Uint8Array> {
+    const o = this.objects.get(key);
+    if (!o) throw new Error(`no object ${key}`);
+    yield o.body;
+  }
+
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
   }
@@ -24,10 +30,13 @@ export class MemoryStore implements OutputStore {
     return [...this.objects].filter(([k]) => k.startsWith(prefix)).map(([key, o]) => ({ key, etag: String(o.body.length), size: o.body.length }));
   }
 
-  async replaceIfNewer(key: string, body: string, contentType: string, stamp: string): Promise<boolean> {
+  async replaceIfNewer(key: string, body: string | BodySource, contentType: string, stamp: string): Promise<boolean> {
     const current = this.objects.get(key);
     if (current?.stamp !== undefined && current.stamp > stamp) return false;
-    this.objects.set(key, { body: Buffer.from(body), contentType, stamp });
+    const chunks: Buffer[] = [];
+    if (typeof body === "string") chunks.push(Buffer.from(body));
+    else for await (const c of body()) chunks.push(Buffer.from(c));
+    this.objects.set(key, { body: Buffer.concat(chunks), contentType, stamp });
     return true;
   }
 

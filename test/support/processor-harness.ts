@@ -2,7 +2,7 @@ import type { SendMessageCommandInput } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import * as fs from "fs";
 import * as path from "path";
-import { handleUploadBatch } from "../../handler/aws/entry";
+import { handleEvent, handleUploadBatch, ProcessorDeps } from "../../handler/aws/entry";
 import { ProcessorSettings, settingsEnv } from "../../handler/aws/settings";
 import { LambdaTelemetry } from "../../handler/aws/telemetry";
 import { derivedPrefix } from "../../handler/core/keys";
@@ -128,9 +128,22 @@ export class ProcessorHarness {
 
   /** Invokes the handler with a time budget measured on the simulated clock. */
   async invoke(records: SQSRecord[], budgetMs = 300_000) {
-    const started = this.clock;
     const event: SQSEvent = { Records: records };
-    return handleUploadBatch(event, { getRemainingTimeInMillis: () => budgetMs - (this.clock - started) }, {
+    return handleUploadBatch(event, this.context(budgetMs), this.deps());
+  }
+
+  /** Invokes the function's entry with any event, as Lambda would (the scheduled refresh, or junk). */
+  async invokeEvent(event: unknown, budgetMs = 300_000) {
+    return handleEvent(event, this.context(budgetMs), this.deps());
+  }
+
+  private context(budgetMs: number) {
+    const started = this.clock;
+    return { getRemainingTimeInMillis: () => budgetMs - (this.clock - started) };
+  }
+
+  private deps(): ProcessorDeps {
+    return {
       settings: this.settings,
       s3: this.s3.client(),
       athena: this.athena.client(),
@@ -145,7 +158,7 @@ export class ProcessorHarness {
         safetyMarginMs: 5_000,
         now: () => this.now.getTime() + this.clock,
       },
-    });
+    };
   }
 
   json<T = Record<string, unknown>>(key: string): T {

@@ -1,3 +1,4 @@
+import { pagesOf } from "../../../handler/core/results";
 import {
   AthenaClient,
   GetQueryExecutionCommand,
@@ -267,7 +268,9 @@ async function runOnDuckDb(files: Array<{ name: string; body: Buffer }>, e: Exec
     const engine = await duckDbEngine(dir);
     try {
       const result = await engine.run({ name: "twin", sql: e.sql, params: e.params, token: e.token, deadline: { remainingMs: () => 1e9 } });
-      return { columns: result.columns, rows: result.rows.map((r) => r.map((v) => (v === null ? null : String(v)))) };
+      const rows: Array<Array<string | null>> = [];
+      for await (const page of pagesOf(result.rows)) for (const r of page) rows.push(r.map((v) => (v === null ? null : String(v))));
+      return { columns: result.columns, rows };
     } finally {
       engine.close();
     }
