@@ -138,8 +138,9 @@ export class ProcessorHarness {
       validate: createFacilityValidator(),
       now: () => this.now,
       athenaOptions: {
-        sleep: async (ms) => {
+        sleep: (ms) => {
           this.clock += ms;
+          return Promise.resolve();
         },
         safetyMarginMs: 5_000,
       },
