@@ -203,7 +203,7 @@ export async function runOnce(options: CliOptions, changes: Change[], print: (s:
       maxRecordBytes: 1024 * 1024,
       now: () => new Date(),
       concurrency: 2,
-      onProgress: progress.update,
+      onProgress: (key, p) => progress.update(key, p),
     });
   } finally {
     progress.done();
@@ -265,6 +265,8 @@ function jsonSummary(options: CliOptions & { asOf: string }, result: BatchResult
           return { file: f.key, status: "ignored", reason: f.reason };
         case "removed":
           return { file: f.key, status: "removed" };
+        case "superseded":
+          return { file: f.key, status: "superseded", reason: "changed while it was read; the table keeps its current version" };
       }
     }),
     reports: result.reports?.ok
