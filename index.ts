@@ -9,7 +9,7 @@ const stack = pulumi.getStack();
 
 // Tags every taggable resource through the provider, so no resource can be created without them.
 const provider = new aws.Provider("aws", {
-  region: new pulumi.Config("aws").require("region") as aws.Region,
+  region: new pulumi.Config("aws").require<aws.Region>("region"),
   defaultTags: {
     tags: { project: pulumi.getProject(), stack, "data-classification": config.dataClassification },
   },

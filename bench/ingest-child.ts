@@ -17,12 +17,13 @@ function countingStore(): OutputStore & { bytes: Map<string, number> } {
   const bytes = new Map<string, number>();
   return {
     bytes,
-    async put(key, body) {
+    put(key, body) {
       bytes.set(key, Buffer.byteLength(body));
+      return Promise.resolve();
     },
     async putStream(key, body) {
       let n = 0;
-      for await (const c of body) n += (c as Uint8Array).length;
+      for await (const c of body) n += c.length;
       bytes.set(key, n);
     },
     async *stream(): AsyncIterable<Uint8Array> {
@@ -30,20 +31,17 @@ function countingStore(): OutputStore & { bytes: Map<string, number> } {
     },
     async delete(key) {
       bytes.delete(key);
+      return Promise.resolve();
     },
-    async list(): Promise<ListedObject[]> {
-      return [];
+    list(): Promise<ListedObject[]> {
+      return Promise.resolve([]);
     },
-    async replaceIfNewer() {
-      return true;
+    replaceIfNewer() {
+      return Promise.resolve(true);
     },
     // Ingest alone never reads back or merges: the current state is not part of this measurement.
-    async read() {
-      return undefined;
-    },
-    async putIfUnchanged() {
-      return true;
-    },
+    read: () => Promise.resolve(undefined),
+    putIfUnchanged: () => Promise.resolve(true),
   };
 }
 

@@ -68,7 +68,7 @@ const ANY_TEXT = "any text";
 
 function spec<K extends Kind>(key: keyof PipelineConfig, kind: K, defaultValue: TypeOf<K>, description: string, rule?: Rule<TypeOf<K>>): ConfigKeySpec {
   const allowed = rule?.allowed ?? (kind === "boolean" ? "`true`, `false`" : ANY_TEXT);
-  return { key, kind, default: defaultValue, description, allowed, check: rule?.check as ConfigKeySpec["check"] };
+  return { key, kind, default: defaultValue, description, allowed, check: rule?.check };
 }
 
 const between = (min: number, max: number): Rule<number> => ({

@@ -1,5 +1,5 @@
 import { PolicyPack } from "@pulumi/policy";
-import { RULES, StackResource } from "./rules";
+import { RULES } from "./rules";
 
 /**
  * The facility pipeline's security baseline as a Pulumi policy pack:
@@ -12,7 +12,7 @@ new PolicyPack("facility-pipeline-baseline", {
     description: rule.description,
     enforcementLevel: "mandatory" as const,
     validateStack: (args, reportViolation) => {
-      for (const v of rule.check(args.resources as unknown as StackResource[])) reportViolation(v.message, v.urn);
+      for (const v of rule.check(args.resources)) reportViolation(v.message, v.urn);
     },
   })),
 });

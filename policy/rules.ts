@@ -110,6 +110,8 @@ function statements(doc: unknown): PolicyStatement[] | undefined {
   return s === undefined ? [] : Array.isArray(s) ? s : [s];
 }
 
+/** A string property as text; "" when it is absent (or, against the provider's schema, not a string). */
+const textOf = (v: unknown): string => (typeof v === "string" ? v : "");
 const list = <V>(v: V | V[] | undefined): V[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 function bucketRule(name: string, description: string, type: string, ok: (subs: StackResource[], bucket: StackResource) => string | undefined, exempt?: (r: StackResource[]) => Set<string>): Rule {
@@ -184,14 +186,14 @@ export const RULES: readonly Rule[] = [
     name: "lambda-1-scoped-invoke",
     description: "FSBP Lambda.1: a Lambda permission for a service names the source ARN and account",
     check: (resources) => ofType(resources, T.permission)
-      .filter((p) => String(p.props.principal ?? "").endsWith(".amazonaws.com") && (!p.props.sourceArn || !p.props.sourceAccount))
+      .filter((p) => textOf(p.props.principal).endsWith(".amazonaws.com") && (!p.props.sourceArn || !p.props.sourceAccount))
       .map((p) => ({ urn: p.urn, message: `permission ${p.name}: set sourceArn and sourceAccount so only that resource of this account can invoke` })),
   },
   {
     name: "lambda-2-supported-runtime",
     description: "FSBP Lambda.2: functions use a supported runtime",
     check: (resources) => ofType(resources, T.fn)
-      .filter((f) => f.props.runtime !== undefined && !SUPPORTED_LAMBDA_RUNTIMES.includes(String(f.props.runtime)))
+      .filter((f) => f.props.runtime !== undefined && !SUPPORTED_LAMBDA_RUNTIMES.includes(textOf(f.props.runtime)))
       .map((f) => ({ urn: f.urn, message: `function ${f.name}: runtime ${String(f.props.runtime)} is deprecated or unsupported; use ${SUPPORTED_LAMBDA_RUNTIMES.slice(0, 2).join(" or ")}` })),
   },
   {
@@ -249,7 +251,7 @@ export const RULES: readonly Rule[] = [
     check: (resources) => [
       ...ofType(resources, T.attachment),
       ...ofType(resources, T.policyAttachment),
-    ].filter((a) => /FullAccess/.test(String(a.props.policyArn ?? "")))
+    ].filter((a) => /FullAccess/.test(textOf(a.props.policyArn)))
       .map((a) => ({ urn: a.urn, message: `${a.name}: remove ${String(a.props.policyArn)}; give the role an inline policy scoped to its resources` }))
       .concat(ofType(resources, T.role).filter((r) => list(r.props.managedPolicyArns as string[]).some((p) => /FullAccess/.test(p)))
         .map((r) => ({ urn: r.urn, message: `role ${r.name}: remove the FullAccess managedPolicyArns` }))),

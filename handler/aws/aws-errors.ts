@@ -20,7 +20,7 @@ const PERMANENT: readonly string[] = [
 ];
 
 export function awsErrorName(e: unknown): string {
-  return typeof e === "object" && e !== null && "name" in e ? String((e as { name: unknown }).name) : "";
+  return typeof e === "object" && e !== null && "name" in e ? String(e.name) : "";
 }
 
 export function httpStatus(e: unknown): number | undefined {

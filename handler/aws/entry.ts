@@ -96,7 +96,7 @@ export async function handleEvent(event: unknown, context: InvocationContext, de
       return handleUploadBatch(event as SQSEvent, context, deps);
     case "refresh":
       return handleRefresh(event as RefreshEvent, context, deps);
-    default: {
+    case "unknown": {
       // Thrown, not acknowledged: an asynchronous invoke is retried and counted in Errors, so an
       // event from a misconfigured trigger is seen instead of silently doing nothing.
       const shape = typeof event === "object" && event !== null ? `an object with keys [${Object.keys(event).slice(0, 10).join(", ")}]` : typeof event;

@@ -147,7 +147,7 @@ function byShard(entries: Iterable<CurrentEntry>): Map<number, Map<string, Curre
   for (const e of entries) {
     const shard = shardOf(e.id);
     let m = out.get(shard);
-    if (!m) out.set(shard, (m = new Map()));
+    if (!m) out.set(shard, (m = new Map<string, CurrentEntry>()));
     const prev = m.get(e.id);
     if (!prev || compareRecency(e, prev) > 0) m.set(e.id, e);
   }

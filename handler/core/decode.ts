@@ -99,6 +99,7 @@ async function* gunzip(compressed: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
   try {
     for await (const chunk of inflate) yield chunk as Buffer;
   } catch (e) {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the source's own failure (an S3 or file error) passes through unchanged, whatever it is
     if (sourceError !== undefined) throw sourceError;
     throw contentError(`the gzip data is damaged or truncated (${(e as Error).message})`);
   }

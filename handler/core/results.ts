@@ -1,4 +1,4 @@
-import { ColumnType, ReportColumn, ReportDefinition } from "../reports/registry";
+import { ReportColumn, ReportDefinition } from "../reports/registry";
 import { permanentError } from "./errors";
 import { QueryResult } from "./ports";
 
@@ -46,21 +46,26 @@ export async function* pagesOf(rows: QueryResult["rows"]): AsyncGenerator<unknow
 
 function convert(value: unknown, column: ReportColumn, report: string): Cell {
   if (value === null || value === undefined) return null;
-  const bad = () => permanentError(`report ${report}: column ${column.name} (${column.type}) got ${JSON.stringify(String(value))}`);
-  switch (column.type as ColumnType) {
+  const text = scalarText(value);
+  const bad = () => permanentError(`report ${report}: column ${column.name} (${column.type}) got ${text === undefined ? `a value of type ${typeof value}` : JSON.stringify(text)}`);
+  if (text === undefined) throw bad();
+  switch (column.type) {
     case "integer": {
-      const n = typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : Number(String(value));
+      const n = typeof value === "bigint" ? Number(value) : typeof value === "number" ? value : Number(text);
       if (!Number.isSafeInteger(n)) throw bad();
       return n;
     }
-    case "date": {
-      const s = String(value);
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) throw bad();
-      return s;
-    }
-    default:
-      return String(value);
+    case "date":
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) throw bad();
+      return text;
+    case "string":
+      return text;
   }
+}
+
+/** The engines answer with scalars (Athena: text; DuckDB: text, numbers, bigints, booleans); anything else is a bug. */
+function scalarText(value: unknown): string | undefined {
+  return typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean" ? String(value) : undefined;
 }
 
 /** A text cell a spreadsheet would evaluate as a formula when it starts with one of these. */

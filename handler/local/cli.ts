@@ -270,7 +270,7 @@ export async function runOnce(options: CliOptions, changes: Change[], output: Ou
       maxRecordBytes: 1024 * 1024,
       now: () => new Date(),
       concurrency: 2,
-      onProgress: progress.update,
+      onProgress: (key, p) => progress.update(key, p),
     });
   } finally {
     progress.done();
@@ -377,7 +377,7 @@ function jsonSummary(options: CliOptions & { asOf: string }, result: BatchResult
         case "removed":
           return { file: f.key, status: "removed" };
         case "superseded":
-          return { file: f.key, status: "superseded" };
+          return { file: f.key, status: "superseded", reason: "changed while it was read; the table keeps its current version" };
       }
     }),
     // Per field (list positions folded: `accreditations[].valid_until`), most frequent first; reasons

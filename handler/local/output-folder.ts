@@ -31,7 +31,7 @@ export async function acquireOutput(out: string): Promise<HeldOutput> {
     removeTemporaryFiles(out);
     rmSync(lockFile, { force: true });
   };
-  return { release: async () => releaseNow(), releaseNow };
+  return { release: () => Promise.resolve(releaseNow()), releaseNow };
 }
 
 async function ensureWritableFolder(out: string): Promise<void> {
@@ -43,7 +43,7 @@ async function ensureWritableFolder(out: string): Promise<void> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOTDIR" ? "a part of the path is a file, not a folder" : code === "EACCES" || code === "EPERM" || code === "EROFS" ? "no permission to write there" : (e as Error).message;
-    throw new Error(`--out ${out}: cannot create or write the folder (${why}); name a folder you can write to`);
+    throw new Error(`--out ${out}: cannot create or write the folder (${why}); name a folder you can write to`, { cause: e });
   }
 }
 

@@ -12,6 +12,7 @@ export const SHOWN_ROWS = 20;
  * sequences that recolour or move the cursor), DEL, and the bidirectional overrides that reorder
  * what follows them. Data values are untrusted, so each is shown as an escape.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's job
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 const NAMED: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 

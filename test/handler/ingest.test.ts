@@ -78,7 +78,7 @@ const cases: Case[] = [
   { name: "a trailing comma after NDJSON lines", key: "a.ndjson", content: `${line(facility("1"))},\n${line(facility("2"))},\n`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /^line 1: a comma that no value follows \(a trailing comma\), which JSON does not allow; 1 more on later lines; the records were read as if it were absent$/]] },
   { name: "a trailing comma after a one-line NDJSON file's only line", key: "a.json", content: `${line(facility("1"))},\n${line(facility("2"))}\n`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /line 1: a comma that no value follows/]] },
   { name: "a trailing comma before ] in a minified array", key: "a.json", content: `[${line(facility("1"))},${line(facility("2"))},]`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /^line 1: a comma that no value follows \(a trailing comma\), which JSON does not allow; the records were read as if it were absent$/]] },
-  { name: "a trailing comma before ] in a pretty wrapper", key: "a.json", content: JSON.stringify({ sample_data: [facility("1"), facility("2")] }, null, 2).replace(/}\n  ]/, "},\n  ]"), outcome: "partially-curated", accepted: 2, rejects: [[60, "", /^line 60: a comma that no value follows/]] },
+  { name: "a trailing comma before ] in a pretty wrapper", key: "a.json", content: JSON.stringify({ sample_data: [facility("1"), facility("2")] }, null, 2).replace(/}\n {2}]/, "},\n  ]"), outcome: "partially-curated", accepted: 2, rejects: [[60, "", /^line 60: a comma that no value follows/]] },
   { name: "an empty element between two commas", key: "a.json", content: `[${line(facility("1"))},,${line(facility("2"))}]`, outcome: "partially-curated", accepted: 2, rejects: [[1, "", /^line 1: a comma that no value follows/]] },
   { name: "invalid UTF-8 after a valid line", key: "a.ndjson", content: Buffer.concat([Buffer.from(`${line(facility("1"))}\n`), Buffer.from([0xc3, 0x28, 0x0a])]), outcome: "partially-curated", accepted: 1, rejects: [[2, "", /not valid UTF-8/]] },
 ];
@@ -140,9 +140,7 @@ describe("ingest of one upload", () => {
   it("fails with the store's error, and nothing thrown elsewhere, when the store refuses a write before reading it", async () => {
     // As a local output folder that is a file does: the write fails before the gzip stream is read.
     const store = new MemoryStore();
-    store.putStream = async () => {
-      throw Object.assign(new Error("ENOTDIR: not a directory, mkdir 'out/curated'"), { code: "ENOTDIR" });
-    };
+    store.putStream = () => Promise.reject(Object.assign(new Error("ENOTDIR: not a directory, mkdir 'out/curated'"), { code: "ENOTDIR" }));
     const uncaught: unknown[] = [];
     const onUncaught = (e: unknown) => uncaught.push(e);
     const listeners = process.listeners("uncaughtException");
@@ -151,7 +149,7 @@ describe("ingest of one upload", () => {
     let error: unknown;
     try {
       const text = Array.from({ length: 50 }, (_, i) => line(facility(String(i)))).join("\n");
-      await ingestObject(sourceOf("a.ndjson", Buffer.from(text), { chunkSize: 1000 }), { output: store, validate, maxRecordBytes: 2048 }).catch((e) => (error = e));
+      await ingestObject(sourceOf("a.ndjson", Buffer.from(text), { chunkSize: 1000 }), { output: store, validate, maxRecordBytes: 2048 }).catch((e: unknown) => (error = e));
       await new Promise((r) => setTimeout(r, 50));
     } finally {
       process.removeListener("uncaughtException", onUncaught);

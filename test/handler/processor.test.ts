@@ -26,7 +26,7 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(h.s3.keys(OUTPUT, "quarantine/")).to.deep.equal([]);
     expect(h.athena.started).to.have.length(3);
 
-    const curated = gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", "incoming/sample_data.json"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l));
+    const curated = gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", "incoming/sample_data.json"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(curated.map((r) => r.facility_id)).to.deep.equal(["F006", "F007", "F001"]);
     expect(curated[0]).to.include({ ingest_source_key: "incoming/sample_data.json", ingest_line: 3 });
     expect(curated[0].ingest_time).to.match(/^2026-11-27T08:00:0\d\.000Z$/);

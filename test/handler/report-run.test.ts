@@ -32,7 +32,7 @@ describe("report run: results of any size", () => {
     const jsonOf = () => [...store.received].find(([k]) => k.endsWith(".json"))?.[1] ?? 0;
     const engine: QueryEngine = {
       name: "paged",
-      run: async () => ({
+      run: () => Promise.resolve({
         executionId: "q1",
         columns: metrics.columns.map((c) => c.name),
         rows: (async function* () {
@@ -70,7 +70,7 @@ describe("report run: results of any size", () => {
 
   it("writes an empty result as valid JSON with zero rows", async () => {
     const store = new MemoryStore();
-    const engine: QueryEngine = { name: "empty", run: async () => ({ executionId: "q0", columns: metrics.columns.map((c) => c.name), rows: [] }) };
+    const engine: QueryEngine = { name: "empty", run: () => Promise.resolve({ executionId: "q0", columns: metrics.columns.map((c) => c.name), rows: [] }) };
     const run = await runReports([metrics], { asOf: "2026-11-27", monthsAhead: 6 }, [], {
       output: store, engine, telemetry: silent, deadline: NO_DEADLINE, now: () => new Date("2026-11-27T09:00:00Z"),
     });
@@ -86,16 +86,16 @@ describe("Athena adapter: result pages", () => {
     try {
       mock.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: "q" });
       mock.on(GetQueryExecutionCommand).resolves({ QueryExecution: { Status: { State: "SUCCEEDED" }, Statistics: {} } });
-      mock.on(GetQueryResultsCommand).callsFake(async (input: { NextToken?: string }) => {
+      mock.on(GetQueryResultsCommand).callsFake((input: { NextToken?: string }) => {
         tokens.push(input.NextToken);
         const n = input.NextToken ? Number(input.NextToken) : 0;
         const header = n === 0 ? [{ Data: [{ VarCharValue: "x" }] }] : [];
-        return {
+        return Promise.resolve({
           ResultSet: { ResultSetMetadata: { ColumnInfo: [{ Name: "x" }] }, Rows: [...header, { Data: [{ VarCharValue: `row${n}` }] }] },
           NextToken: n < 2 ? String(n + 1) : undefined,
-        };
+        });
       });
-      const engine = athenaEngine(new AthenaClient({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } }), { workgroup: "w", database: "d", sleep: async () => undefined });
+      const engine = athenaEngine(new AthenaClient({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } }), { workgroup: "w", database: "d", sleep: () => Promise.resolve() });
       const result = await engine.run({ name: "r", sql: "SELECT x", params: [], token: "t".repeat(64), deadline: NO_DEADLINE });
       expect(result.columns).to.deep.equal(["x"]);
       expect(tokens).to.deep.equal([undefined]);

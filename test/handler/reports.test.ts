@@ -54,6 +54,10 @@ describe("report results", () => {
     expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", "A", "many", "1", null]] })).to.throw(/employee_count \(integer\) got "many"/);
   });
 
+  it("refuses a cell that is not a scalar instead of writing [object Object] into a text column", () => {
+    expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", { name: "A" }, "1", "1", null]] })).to.throw(/facility_name \(string\) got a value of type object/);
+  });
+
   it("writes RFC 4180 CSV: quotes, commas and line breaks escaped, NULL empty", () => {
     const csv = toCsv([{ name: "a", type: "string" }, { name: "b", type: "integer" }], [{ a: 'Say "hi", then\nleave', b: null }, { a: " padded", b: 3 }]);
     expect(csv).to.equal('a,b\r\n"Say ""hi"", then\nleave",\r\n" padded",3\r\n');

@@ -54,14 +54,14 @@ describe("the processor as CallbackFunction packages it", () => {
     );
     const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
     expect(line, stdout).to.be.a("string");
-    const result = JSON.parse(line!.slice("RESULT ".length));
+    const result = JSON.parse(line!.slice("RESULT ".length)) as { response: unknown; started: number; deadLetters: unknown[]; denied: string[]; keys: string[]; byState: unknown[] };
     expect(result.response).to.deep.equal({ batchItemFailures: [] });
     expect(result.started).to.equal(3);
     // Error messages survive serialization (a serialized `class extends Error` would lose them).
     expect(result.deadLetters).to.deep.equal(["not an upload event: the message body is not JSON"]);
     // The serialized module ran entirely within the permissions the program grants.
     expect(result.denied).to.deep.equal([]);
-    expect(result.keys.filter((k: string) => k.startsWith("curated/"))).to.have.length(1);
+    expect(result.keys.filter((k) => k.startsWith("curated/"))).to.have.length(1);
     expect(result.byState).to.deep.equal([
       { state: "CA", accredited_facilities: 1, total_employees: 1200, active_accreditations: 2 },
       { state: "TX", accredited_facilities: 1, total_employees: 640, active_accreditations: 1 },

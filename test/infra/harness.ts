@@ -1,3 +1,4 @@
+import type * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
@@ -20,6 +21,14 @@ export interface ProgramRun {
   outputs: Record<string, unknown>;
   ofType(type: string): Registered[];
   one(type: string, nameContains?: string): Registered;
+}
+
+/**
+ * A resource's inputs typed as its Args (`aws.s3.BucketArgs`, ...): the mocks hand them over resolved,
+ * so every `Input<T>` is a plain `T`. Typing only: nothing is checked at run time.
+ */
+export function inputsOf<Args>(r: Registered): pulumi.Unwrap<Args> {
+  return r.inputs as pulumi.Unwrap<Args>;
 }
 
 export const ACCOUNT = "123456789012";
@@ -104,13 +113,14 @@ export async function runProgram(stack: string, overrides: Record<string, string
   pulumi.runtime.setAllConfig(all);
   await pulumi.runtime.setMocks({
     newResource(args) {
-      const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
+      const inputs = args.inputs as Record<string, unknown>;
+      const state = { ...inputs, ...computed(args.type, args.name, inputs) };
       // A bucket's id is its name, as in AWS, so sub-resources name the bucket they configure.
       const id = args.type === "aws:s3/bucket:Bucket" ? String(state.bucket) : `${args.name}-id`;
       resources.push({
         type: args.type,
         name: args.name,
-        inputs: args.inputs as Record<string, unknown>,
+        inputs,
         state,
         id,
         provider: args.provider?.split("::")[3]?.split("::")[0],
@@ -129,7 +139,7 @@ export async function runProgram(stack: string, overrides: Record<string, string
   const program = (await import(entry)) as Record<string, unknown>;
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(program)) {
-    outputs[k] = pulumi.Output.isInstance(v) ? await promiseOf(v as pulumi.Output<unknown>) : v;
+    outputs[k] = pulumi.Output.isInstance(v) ? await promiseOf(v) : v;
   }
   // Some registrations wait on others' outputs (the function waits for its code archive): settle.
   let seen = -1;
@@ -157,6 +167,11 @@ export async function runProgram(stack: string, overrides: Record<string, string
 export function statementsOf(policy: unknown): Array<Record<string, unknown>> {
   const doc = (typeof policy === "string" ? JSON.parse(policy) : policy) as { Statement: Array<Record<string, unknown>> };
   return doc.Statement;
+}
+
+/** A queue's redrive policy (a JSON string input). */
+export function redriveOf(queue: Registered): { maxReceiveCount: number; deadLetterTargetArn: string } {
+  return JSON.parse(inputsOf<aws.sqs.QueueArgs>(queue).redrivePolicy ?? "null") as { maxReceiveCount: number; deadLetterTargetArn: string };
 }
 
 export const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

@@ -1,7 +1,8 @@
+import type * as aws from "@pulumi/aws";
 import { expect } from "chai";
 import { OUTPUT_LAYOUT } from "../../handler/core/layout";
 import { glueColumns } from "../../handler/schema/columns";
-import { asArray, ProgramRun, runProgram, statementsOf } from "./harness";
+import { asArray, inputsOf, ProgramRun, redriveOf, runProgram, statementsOf } from "./harness";
 
 const S3 = "aws:s3/bucket:Bucket";
 const BUCKET_PARTS = ["raw", "output", "access-logs"];
@@ -23,7 +24,7 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("lets S3, CloudWatch Logs and CloudWatch alarms use the key, each scoped", () => {
       const statements = statementsOf(run.one("aws:kms/keyPolicy:KeyPolicy").inputs.policy);
-      const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
+      const bySid = Object.fromEntries(statements.map((s) => [String(s.Sid), s] as const));
       expect(bySid.S3NotifiesEncryptedQueue.Principal).to.deep.equal({ Service: "s3.amazonaws.com" });
       expect(JSON.stringify(bySid.S3NotifiesEncryptedQueue.Condition)).to.include("arn:aws:s3:::facility-dev-raw-a1b2c3d");
       expect(bySid.LogsEncryptsLogGroup.Principal).to.deep.equal({ Service: "logs.us-east-1.amazonaws.com" });
@@ -67,9 +68,9 @@ describe("pipeline program (dev stack, mocked provider)", () => {
     for (const part of ["raw", "output"]) {
       it(`${part}: encrypts with the customer-managed key (bucket key on) and logs access`, () => {
         const enc = subOf(run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", part)!;
-        const rule = (enc.inputs.rules as Array<Record<string, any>>)[0];
-        expect(rule.applyServerSideEncryptionByDefault.sseAlgorithm).to.equal("aws:kms");
-        expect(rule.applyServerSideEncryptionByDefault.kmsMasterKeyId).to.match(/^arn:aws:kms:/);
+        const rule = inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(enc).rules[0];
+        expect(rule.applyServerSideEncryptionByDefault?.sseAlgorithm).to.equal("aws:kms");
+        expect(rule.applyServerSideEncryptionByDefault?.kmsMasterKeyId).to.match(/^arn:aws:kms:/);
         expect(rule.bucketKeyEnabled).to.equal(true);
         const logging = subOf(run, "aws:s3/bucketLogging:BucketLogging", part)!;
         expect(logging.inputs.targetBucket).to.equal("facility-dev-access-logs-a1b2c3d");
@@ -79,7 +80,7 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("encrypts the access-log bucket with SSE-S3, the only default encryption S3 log delivery supports", () => {
       const enc = subOf(run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "access-logs")!;
-      expect((enc.inputs.rules as Array<Record<string, any>>)[0].applyServerSideEncryptionByDefault).to.deep.equal({ sseAlgorithm: "AES256" });
+      expect(inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(enc).rules[0].applyServerSideEncryptionByDefault).to.deep.equal({ sseAlgorithm: "AES256" });
     });
 
     it("lets only S3 log delivery for this account's two buckets write access logs", () => {
@@ -94,7 +95,7 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("expires Athena scratch results in the output bucket", () => {
       const lc = subOf(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "output")!;
-      const rule = (lc.inputs.rules as Array<Record<string, any>>).find((r) => r.filter?.prefix === OUTPUT_LAYOUT.athenaScratch);
+      const rule = inputsOf<aws.s3.BucketLifecycleConfigurationArgs>(lc).rules?.find((r) => r.filter?.prefix === OUTPUT_LAYOUT.athenaScratch);
       expect(rule?.expiration).to.deep.equal({ days: 3 });
     });
 
@@ -113,7 +114,7 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("redrives after maxRetries + 1 receives and keeps messages invisible for 6x the timeout", () => {
       const uploads = run.one("aws:sqs/queue:Queue", "uploads");
-      const redrive = JSON.parse(uploads.inputs.redrivePolicy as string);
+      const redrive = redriveOf(uploads);
       expect(redrive.maxReceiveCount).to.equal(3); // dev: maxRetries 2
       expect(redrive.deadLetterTargetArn).to.match(/:facility-dev-processor-dlq-/);
       expect(uploads.inputs.visibilityTimeoutSeconds).to.be.at.least(6 * 300);
@@ -147,13 +148,13 @@ describe("pipeline program (dev stack, mocked provider)", () => {
     it("declares the facilities table (reports) over the current state and facilities_history over the curated prefix, Hive JSON SerDe, columns from the schema", () => {
       const tables = run.ofType("aws:glue/catalogTable:CatalogTable");
       expect(tables.map((t) => t.inputs.name).sort()).to.deep.equal(["facilities", "facilities_history"]);
-      const locations: Record<string, string> = {};
+      const locations: Record<string, string | undefined> = {};
       for (const table of tables) {
-        const sd = table.inputs.storageDescriptor as Record<string, any>;
-        locations[table.inputs.name as string] = sd.location;
-        expect(sd.serDeInfo.serializationLibrary).to.equal("org.apache.hive.hcatalog.data.JsonSerDe");
+        const sd = inputsOf<aws.glue.CatalogTableArgs>(table).storageDescriptor!;
+        locations[String(table.inputs.name)] = sd.location;
+        expect(sd.serDeInfo?.serializationLibrary).to.equal("org.apache.hive.hcatalog.data.JsonSerDe");
         expect(sd.columns).to.deep.equal(glueColumns.map((c) => ({ name: c.name, type: c.type })));
-        expect(sd.columns.find((c: { name: string }) => c.name === "accreditations").type).to.equal(
+        expect(sd.columns?.find((c) => c.name === "accreditations")?.type).to.equal(
           "array<struct<accreditation_body:string,accreditation_id:string,valid_until:date>>");
       }
       expect(locations).to.deep.equal({
@@ -164,14 +165,14 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("runs reports in an enforced, encrypted, metered engine-3 workgroup with the configured cutoff", () => {
       const wg = run.one("aws:athena/workgroup:Workgroup");
-      const c = wg.inputs.configuration as Record<string, any>;
+      const c = inputsOf<aws.athena.WorkgroupArgs>(wg).configuration!;
       expect(c.enforceWorkgroupConfiguration).to.equal(true);
       expect(c.publishCloudwatchMetricsEnabled).to.equal(true);
       expect(c.bytesScannedCutoffPerQuery).to.equal(100 * 1024 * 1024);
-      expect(c.engineVersion.selectedEngineVersion).to.equal("Athena engine version 3");
-      expect(c.resultConfiguration.outputLocation).to.equal(`s3://facility-dev-output-a1b2c3d/${OUTPUT_LAYOUT.athenaScratch}`);
-      expect(c.resultConfiguration.encryptionConfiguration).to.deep.include({ encryptionOption: "SSE_KMS" });
-      expect(c.resultConfiguration.encryptionConfiguration.kmsKeyArn).to.match(/^arn:aws:kms:/);
+      expect(c.engineVersion?.selectedEngineVersion).to.equal("Athena engine version 3");
+      expect(c.resultConfiguration?.outputLocation).to.equal(`s3://facility-dev-output-a1b2c3d/${OUTPUT_LAYOUT.athenaScratch}`);
+      expect(c.resultConfiguration?.encryptionConfiguration).to.deep.include({ encryptionOption: "SSE_KMS" });
+      expect(c.resultConfiguration?.encryptionConfiguration?.kmsKeyArn).to.match(/^arn:aws:kms:/);
     });
   });
 

@@ -2,7 +2,15 @@ import { expect } from "chai";
 import { REFRESH_EVENT } from "../../handler/aws/entry";
 import { ACCOUNT, ProgramRun, REGION, runProgram, statementsOf } from "./harness";
 
-const FUNCTION_ARN = (run: ProgramRun) => run.one("aws:lambda/function:Function").state.arn;
+const FUNCTION_ARN = (run: ProgramRun) => String(run.one("aws:lambda/function:Function").state.arn);
+
+/** The schedule's inputs as the program registered them (resolved values, not Inputs). */
+interface ScheduleInputs {
+  scheduleExpression: string;
+  scheduleExpressionTimezone: string;
+  kmsKeyArn: string;
+  target: { arn: string; roleArn: string; input: string; retryPolicy: Record<string, number> };
+}
 
 describe("scheduled report refresh and the bytes-scanned early warning (resources under mocks)", () => {
   let run: ProgramRun;
@@ -11,7 +19,7 @@ describe("scheduled report refresh and the bytes-scanned early warning (resource
   });
 
   it("schedules the refresh daily at 05:00 UTC, invoking the processor with the refresh event and the scheduled time", () => {
-    const s = run.one("aws:scheduler/schedule:Schedule", "-refresh").inputs as Record<string, any>;
+    const s = run.one("aws:scheduler/schedule:Schedule", "-refresh").inputs as unknown as ScheduleInputs;
     expect(s.scheduleExpression).to.equal("cron(0 5 * * ? *)");
     expect(s.scheduleExpressionTimezone).to.equal("UTC");
     expect(s.target.arn).to.equal(FUNCTION_ARN(run));
@@ -21,7 +29,7 @@ describe("scheduled report refresh and the bytes-scanned early warning (resource
   });
 
   it("gives the scheduler a role it alone can assume, for this account, that may invoke only this function", () => {
-    const s = run.one("aws:scheduler/schedule:Schedule", "-refresh").inputs as Record<string, any>;
+    const s = run.one("aws:scheduler/schedule:Schedule", "-refresh").inputs as unknown as ScheduleInputs;
     const role = run.resources.find((r) => r.type === "aws:iam/role:Role" && r.state.arn === s.target.roleArn)!;
     expect(role.name).to.match(/-refresh-role$/);
     expect(statementsOf(role.inputs.assumeRolePolicy)).to.deep.equal([{
@@ -31,7 +39,7 @@ describe("scheduled report refresh and the bytes-scanned early warning (resource
     const policies = run.ofType("aws:iam/rolePolicy:RolePolicy").filter((p) => p.inputs.role === role.id);
     expect(policies).to.have.length(1);
     expect(statementsOf(policies[0].inputs.policy)).to.deep.equal([
-      { Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${run.one("aws:lambda/function:Function").state.name}` },
+      { Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(run.one("aws:lambda/function:Function").state.name)}` },
     ]);
   });
 

@@ -1,6 +1,7 @@
+import type * as aws from "@pulumi/aws";
 import { expect } from "chai";
 import { UNSCOPED_ACTIONS } from "../../infra/processor-policy";
-import { asArray, ProgramRun, runProgram, statementsOf } from "./harness";
+import { asArray, inputsOf, ProgramRun, runProgram, statementsOf } from "./harness";
 
 describe("security baseline of the program", () => {
   for (const stack of ["dev", "prod"]) {
@@ -19,7 +20,7 @@ describe("security baseline of the program", () => {
           for (const a of actions) expect(a, String(s.Sid)).to.match(/^[a-z0-9]+:[A-Za-z]+$/);
           for (const r of asArray(s.Resource as string | string[])) {
             if (r === "*") {
-              expect(actions.every((a) => (UNSCOPED_ACTIONS as readonly string[]).includes(a)), `${s.Sid} uses "*"`).to.equal(true);
+              expect(actions.every((a) => (UNSCOPED_ACTIONS as readonly string[]).includes(a)), `${String(s.Sid)} uses "*"`).to.equal(true);
             } else {
               expect(r, String(s.Sid)).to.match(/^arn:aws:[a-z0-9-]+:(us-east-1)?:(123456789012)?:?/);
               // A service-wide wildcard ("arn:aws:sqs:region:account:*", "arn:aws:s3:::*") is as broad as "*".
@@ -52,13 +53,13 @@ describe("security baseline of the program", () => {
         for (const t of run.ofType("aws:sns/topic:Topic")) expect(t.inputs.kmsMasterKeyId, t.name).to.match(kms);
         for (const g of run.ofType("aws:cloudwatch/logGroup:LogGroup")) expect(g.inputs.kmsKeyId, g.name).to.match(kms);
         for (const w of run.ofType("aws:athena/workgroup:Workgroup")) {
-          const enc = (w.inputs.configuration as any).resultConfiguration.encryptionConfiguration;
-          expect(enc.kmsKeyArn, w.name).to.match(kms);
+          const enc = inputsOf<aws.athena.WorkgroupArgs>(w).configuration?.resultConfiguration?.encryptionConfiguration;
+          expect(enc?.kmsKeyArn, w.name).to.match(kms);
         }
         const sse = run.ofType("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
         expect(sse).to.have.length(run.ofType("aws:s3/bucket:Bucket").length);
         for (const c of sse.filter((x) => !x.name.includes("access-logs"))) {
-          expect((c.inputs.rules as any)[0].applyServerSideEncryptionByDefault.kmsMasterKeyId, c.name).to.match(kms);
+          expect(inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(c).rules[0].applyServerSideEncryptionByDefault?.kmsMasterKeyId, c.name).to.match(kms);
         }
       });
 
@@ -75,8 +76,8 @@ describe("security baseline of the program", () => {
         ];
         for (const p of policies) {
           for (const s of statementsOf(p.inputs.policy).filter((x) => x.Effect === "Allow")) {
-            expect(s.Principal, `${p.name} ${s.Sid}`).to.not.equal("*");
-            expect(s.Condition, `${p.name} ${s.Sid}`).to.have.property("StringEquals");
+            expect(s.Principal, `${p.name} ${String(s.Sid)}`).to.not.equal("*");
+            expect(s.Condition, `${p.name} ${String(s.Sid)}`).to.have.property("StringEquals");
           }
         }
       });

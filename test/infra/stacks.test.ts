@@ -1,5 +1,6 @@
+import type * as aws from "@pulumi/aws";
 import { expect } from "chai";
-import { ProgramRun, runProgram, statementsOf } from "./harness";
+import { inputsOf, ProgramRun, redriveOf, runProgram, statementsOf } from "./harness";
 
 describe("stack config flowing into resources", () => {
   let dev: ProgramRun;
@@ -30,7 +31,7 @@ describe("stack config flowing into resources", () => {
     const fn = prod.one("aws:lambda/function:Function");
     expect(fn.inputs).to.include({ runtime: "nodejs24.x", memorySize: 2048, timeout: 600 });
     const uploads = prod.one("aws:sqs/queue:Queue", "uploads");
-    expect(JSON.parse(uploads.inputs.redrivePolicy as string).maxReceiveCount).to.equal(5);
+    expect(redriveOf(uploads).maxReceiveCount).to.equal(5);
     expect(uploads.inputs.visibilityTimeoutSeconds).to.equal(6 * 600 + 30);
     const esm = prod.one("aws:lambda/eventSourceMapping:EventSourceMapping");
     expect(esm.inputs).to.include({ batchSize: 50, maximumBatchingWindowInSeconds: 30 });
@@ -56,9 +57,9 @@ describe("stack config flowing into resources", () => {
 
     it("reaches S3 through a gateway endpoint and Athena and SQS through private interface endpoints", () => {
       const endpoints = prod.ofType("aws:ec2/vpcEndpoint:VpcEndpoint");
-      const byService = Object.fromEntries(endpoints.map((e) => [String(e.inputs.serviceName).split(".").pop(), e.inputs]));
+      const byService = Object.fromEntries(endpoints.map((e) => [String(e.inputs.serviceName).split(".").pop() ?? "", inputsOf<aws.ec2.VpcEndpointArgs>(e)] as const));
       expect(byService.s3).to.include({ vpcEndpointType: "Gateway" });
-      expect(byService.s3.routeTableIds).to.deep.equal(["rtb-1", "rtb-2"]);
+      expect(byService.s3?.routeTableIds).to.deep.equal(["rtb-1", "rtb-2"]);
       for (const s of ["athena", "sqs"]) expect(byService[s]).to.include({ vpcEndpointType: "Interface", privateDnsEnabled: true });
     });
 
@@ -82,7 +83,7 @@ describe("stack config flowing into resources", () => {
   it("builds a third stack from config given on the command line (maxRetries 0 = one receive)", async () => {
     const other = await runProgram("staging", { rawBucketName: "facility-staging-uploads", maxRetries: "0" });
     const uploads = other.one("aws:sqs/queue:Queue", "uploads");
-    expect(JSON.parse(uploads.inputs.redrivePolicy as string).maxReceiveCount).to.equal(1);
+    expect(redriveOf(uploads).maxReceiveCount).to.equal(1);
     expect(other.outputs.rawBucketName).to.equal("facility-staging-uploads");
     expect(other.one("aws:kms/alias:Alias").inputs.name).to.equal("alias/facility-staging-data");
   });

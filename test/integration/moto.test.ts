@@ -75,7 +75,8 @@ describe("integration: the serialized processor against S3 and SQS served by mot
   after(() => moto?.stop());
 
   /** Runs one batch through the serialized processor in a fresh process, signed as `as`. */
-  async function invoke(event: unknown, as: Credentials): Promise<{ response: { batchItemFailures: Array<{ itemIdentifier: string }> }; started: number; logs: string }> {
+  type Invocation = { response: { batchItemFailures: Array<{ itemIdentifier: string }> }; started: number };
+  async function invoke(event: unknown, as: Credentials): Promise<Invocation & { logs: string }> {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       AWS_ENDPOINT_URL: moto!.endpoint,
@@ -92,7 +93,7 @@ describe("integration: the serialized processor against S3 and SQS served by mot
     });
     const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
     if (!line) throw new Error(stdout);
-    return { ...JSON.parse(line.slice("RESULT ".length)), logs: stdout };
+    return { ...(JSON.parse(line.slice("RESULT ".length)) as Invocation), logs: stdout };
   }
 
   it("enforces IAM: unknown keys are refused, and the processor's key only does what its policy grants", async () => {
@@ -134,8 +135,8 @@ describe("integration: the serialized processor against S3 and SQS served by mot
 
     const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: OUTPUT }))).Contents ?? []).map((o) => o.Key!);
     expect(keys.filter((k) => k.startsWith("curated/"))).to.have.length(1);
-    const latest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: OUTPUT, Key: "reports/facility-metrics/latest.json" }))).Body!.transformToString());
-    expect(latest.results.map((r: { facility_id: string }) => r.facility_id)).to.deep.equal(["F001", "F006", "F007"]);
+    const latest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: OUTPUT, Key: "reports/facility-metrics/latest.json" }))).Body!.transformToString()) as { results: Array<{ facility_id: string }> };
+    expect(latest.results.map((r) => r.facility_id)).to.deep.equal(["F001", "F006", "F007"]);
 
     const dead = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MessageAttributeNames: ["All"], WaitTimeSeconds: 1 }));
     expect(dead.Messages?.[0]?.Body).to.equal("not an event");

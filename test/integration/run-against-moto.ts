@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const event = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  const handler = (require(path.resolve(modulePath)) as Record<string, (e: unknown, c: unknown) => Promise<unknown>>)[exportName];
+  const handler = ((await import(path.resolve(modulePath))) as Record<string, (e: unknown, c: unknown) => Promise<unknown>>)[exportName];
   const response = await handler(event, { getRemainingTimeInMillis: () => 120_000 });
   process.stdout.write(`\nRESULT ${JSON.stringify({ response, started: athena.started.length })}\n`);
 }

@@ -31,7 +31,7 @@ function withRows(summary: Summary): Summary {
 async function capturingStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
   const writes: string[] = [];
   const original = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => writes.push(s) > 0) as typeof process.stderr.write;
+  process.stderr.write = (s: string) => writes.push(s) > 0;
   try {
     return { value: await fn(), stderr: writes.join("") };
   } finally {
@@ -180,7 +180,7 @@ describe("local mode (npm start)", () => {
     });
 
     it("lets the last record of a facility in one upload win in every layout, and counts the duplicate", async () => {
-      const first = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), employee_count: 1 };
+      const first = { ...(JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]) as Record<string, unknown>), employee_count: 1 };
       const last = { ...first, employee_count: 2 };
       const layouts: Array<[string, string]> = [
         ["minified.json", JSON.stringify([first, last])],
@@ -317,7 +317,7 @@ describe("local mode (npm start)", () => {
     });
 
     it("writes a formula-like facility name to the CSV as text, and to the JSON as it was", async () => {
-      const record = { ...JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]), facility_name: "=HYPERLINK(\"http://evil\",\"x\")" };
+      const record = { ...(JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]) as Record<string, unknown>), facility_name: "=HYPERLINK(\"http://evil\",\"x\")" };
       fs.writeFileSync(path.join(tmp, "f.ndjson"), `${JSON.stringify(record)}\n`);
       const out = path.join(tmp, "out");
       expect((await run([path.join(tmp, "f.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"])).code).to.equal(0);

@@ -27,6 +27,12 @@ const edit = (type: string, nameContains: string, change: (props: Record<string,
     change(props);
     return { ...r, props };
   });
+/** A change that adds a statement to a resource's JSON `policy`. */
+const addStatement = (statement: Record<string, unknown>) => (p: Record<string, unknown>) => {
+  const doc = JSON.parse(p.policy as string) as { Statement: unknown[] };
+  doc.Statement.push(statement);
+  p.policy = JSON.stringify(doc);
+};
 const add = (resource: Omit<StackResource, "urn">): Breaker => (stack) => [...stack, { ...resource, urn: `urn:test::${resource.name}` }];
 
 const breaks: Array<[string, string, Breaker, RegExp]> = [
@@ -40,10 +46,10 @@ const breaks: Array<[string, string, Breaker, RegExp]> = [
   ["sns-1-encryption", "the topic loses its key", edit("aws:sns/topic:Topic", "alarms", (p) => { delete p.kmsMasterKeyId; }), /topic facility-dev-monitoring-alarms: set kmsMasterKeyId/],
   ["lambda-1-scoped-invoke", "a service permission without source ARN", add({ type: "aws:lambda/permission:Permission", name: "open-invoke", props: { principal: "s3.amazonaws.com", action: "lambda:InvokeFunction" } }), /permission open-invoke: set sourceArn and sourceAccount/],
   ["lambda-2-supported-runtime", "a deprecated runtime", edit("aws:lambda/function:Function", "-fn", (p) => { p.runtime = "nodejs18.x"; }), /runtime nodejs18.x is deprecated or unsupported/],
-  ["athena-4-workgroup-hardened", "metrics off and results unencrypted", edit("aws:athena/workgroup:Workgroup", "reports", (p) => { (p.configuration as any).publishCloudwatchMetricsEnabled = false; delete (p.configuration as any).resultConfiguration.encryptionConfiguration; }), /set publishCloudwatchMetricsEnabled: true, resultConfiguration.encryptionConfiguration/],
+  ["athena-4-workgroup-hardened", "metrics off and results unencrypted", edit("aws:athena/workgroup:Workgroup", "reports", (p) => { const c = p.configuration as { publishCloudwatchMetricsEnabled?: boolean; resultConfiguration: { encryptionConfiguration?: unknown } }; c.publishCloudwatchMetricsEnabled = false; delete c.resultConfiguration.encryptionConfiguration; }), /set publishCloudwatchMetricsEnabled: true, resultConfiguration.encryptionConfiguration/],
   ["kms-4-rotation", "rotation off", edit("aws:kms/key:Key", "data-key", (p) => { p.enableKeyRotation = false; }), /set enableKeyRotation: true/],
-  ["kms-1-2-no-decrypt-on-all-keys", "kms:Decrypt on every key", edit("aws:iam/rolePolicy:RolePolicy", "permissions", (p) => { const d = JSON.parse(p.policy as string); d.Statement.push({ Sid: "AnyKey", Effect: "Allow", Action: "kms:Decrypt", Resource: "*" }); p.policy = JSON.stringify(d); }), /statement AnyKey: scope kms:Decrypt to the key's ARN/],
-  ["iam-1-21-no-wildcard-actions", "s3:* granted", edit("aws:iam/rolePolicy:RolePolicy", "permissions", (p) => { const d = JSON.parse(p.policy as string); d.Statement.push({ Sid: "Lazy", Effect: "Allow", Action: ["s3:*"], Resource: "arn:aws:s3:::x" }); p.policy = JSON.stringify(d); }), /statement Lazy: list the actions needed instead of s3:\*/],
+  ["kms-1-2-no-decrypt-on-all-keys", "kms:Decrypt on every key", edit("aws:iam/rolePolicy:RolePolicy", "permissions", addStatement({ Sid: "AnyKey", Effect: "Allow", Action: "kms:Decrypt", Resource: "*" })), /statement AnyKey: scope kms:Decrypt to the key's ARN/],
+  ["iam-1-21-no-wildcard-actions", "s3:* granted", edit("aws:iam/rolePolicy:RolePolicy", "permissions", addStatement({ Sid: "Lazy", Effect: "Allow", Action: ["s3:*"], Resource: "arn:aws:s3:::x" })), /statement Lazy: list the actions needed instead of s3:\*/],
   ["cloudwatch-15-alarm-actions", "an alarm without actions", edit("aws:cloudwatch/metricAlarm:MetricAlarm", "-errors", (p) => { p.alarmActions = []; }), /alarm facility-dev-monitoring-errors: set alarmActions/],
   ["cloudwatch-16-log-retention", "logs kept forever", edit("aws:cloudwatch/logGroup:LogGroup", "logs", (p) => { delete p.retentionInDays; }), /set retentionInDays/],
   ["no-fullaccess-managed-policy", "the CallbackFunction default role's policies", add({ type: "aws:iam/rolePolicyAttachment:RolePolicyAttachment", name: "fn-s3", props: { role: "r", policyArn: "arn:aws:iam::aws:policy/AmazonS3FullAccess" } }), /fn-s3: remove arn:aws:iam::aws:policy\/AmazonS3FullAccess/],

@@ -152,8 +152,9 @@ export class ProcessorHarness {
       validate: createFacilityValidator(),
       now: () => this.now,
       athenaOptions: {
-        sleep: async (ms) => {
+        sleep: (ms) => {
           this.clock += ms;
+          return Promise.resolve();
         },
         safetyMarginMs: 5_000,
         now: () => this.now.getTime() + this.clock,

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const { s3, athena } = twin;
   s3.store(RAW, "incoming/facilities.ndjson", fs.readFileSync(path.resolve(__dirname, "../../sample-data/facilities.ndjson")));
 
-  const loaded = require(path.resolve(modulePath)) as Record<string, unknown>;
+  const loaded = (await import(path.resolve(modulePath))) as Record<string, unknown>;
   const handler = loaded[exportName] as (event: unknown, context: unknown) => Promise<{ batchItemFailures: unknown[] }>;
   const event = {
     Records: [

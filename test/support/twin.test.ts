@@ -13,7 +13,7 @@ import { AwsTwin, s3Error, S3_ERRORS, TWIN } from "./twin";
 /** What the real SDK makes of an HTTP answer: the shape the twin's errors must have. */
 async function sdkErrorFor(status: number, body: string, send: (c: S3Client) => Promise<unknown>): Promise<Record<string, unknown>> {
   const requestHandler = {
-    handle: async () => ({ response: new HttpResponse({ statusCode: status, headers: { "content-type": "application/xml" }, body: Readable.from([Buffer.from(body)]) }) }),
+    handle: () => Promise.resolve({ response: new HttpResponse({ statusCode: status, headers: { "content-type": "application/xml" }, body: Readable.from([Buffer.from(body)]) }) }),
     updateHttpClientConfig: () => undefined,
     httpHandlerConfigs: () => ({}),
   };

@@ -2,9 +2,12 @@ import { pagesOf } from "../../../handler/core/results";
 import {
   AthenaClient,
   GetQueryExecutionCommand,
+  GetQueryExecutionCommandInput,
   GetQueryResultsCommand,
+  GetQueryResultsCommandInput,
   QueryExecution,
   StartQueryExecutionCommand,
+  StartQueryExecutionCommandInput,
 } from "@aws-sdk/client-athena";
 import { mockClient } from "aws-sdk-client-mock";
 import * as fs from "fs";
@@ -61,9 +64,9 @@ export interface TableStore {
 
 export function twinTableStore(s3: S3Twin): TableStore {
   return {
-    keys: async (bucket, prefix) => s3.keys(bucket, prefix),
-    read: async (bucket, key) => s3.get(bucket, key)!.body,
-    write: async (bucket, key, body) => void s3.store(bucket, key, body),
+    keys: (bucket, prefix) => Promise.resolve(s3.keys(bucket, prefix)),
+    read: (bucket, key) => Promise.resolve(s3.get(bucket, key)!.body),
+    write: (bucket, key, body) => Promise.resolve(void s3.store(bucket, key, body)),
   };
 }
 
@@ -110,10 +113,10 @@ export class AthenaTwin {
 
   constructor(s3: S3Twin | TableStore, readonly where: AthenaTwinTable, private readonly authorizer?: Authorizer) {
     this.store = s3 instanceof S3Twin ? twinTableStore(s3) : s3;
-    this.mock.onAnyCommand().callsFake(async (input: unknown) => {
-      throw new Error(`the Athena twin does not model this call (input ${JSON.stringify(input)})`);
-    });
-    this.mock.on(StartQueryExecutionCommand).callsFake(async (input) => {
+    this.mock.onAnyCommand().callsFake((input: unknown) =>
+      Promise.reject(new Error(`the Athena twin does not model this call (input ${JSON.stringify(input)})`)),
+    );
+    this.mock.on(StartQueryExecutionCommand).callsFake(async (input: StartQueryExecutionCommandInput) => {
       const workgroup = input.WorkGroup ?? "primary";
       await this.authorize("athena:StartQueryExecution", this.workgroupArn(workgroup));
       const fault = this.startFaults.shift();
@@ -137,7 +140,7 @@ export class AthenaTwin {
       this.started.push(token);
       return { QueryExecutionId: id };
     });
-    this.mock.on(GetQueryExecutionCommand).callsFake(async (input) => {
+    this.mock.on(GetQueryExecutionCommand).callsFake(async (input: GetQueryExecutionCommandInput) => {
       this.statusCalls++;
       const e = this.executions.get(input.QueryExecutionId ?? "");
       if (!e) throw jsonError("InvalidRequestException", 400, `QueryExecution ${input.QueryExecutionId} was not found`);
@@ -145,7 +148,7 @@ export class AthenaTwin {
       e.polls++;
       return { QueryExecution: await this.status(e) };
     });
-    this.mock.on(GetQueryResultsCommand).callsFake(async (input) => {
+    this.mock.on(GetQueryResultsCommand).callsFake(async (input: GetQueryResultsCommandInput) => {
       this.resultPages++;
       const e = this.executions.get(input.QueryExecutionId ?? "");
       if (!e) throw jsonError("InvalidRequestException", 400, `QueryExecution ${input.QueryExecutionId} was not found`);
@@ -269,7 +272,7 @@ async function runOnDuckDb(files: Array<{ name: string; body: Buffer }>, e: Exec
     try {
       const result = await engine.run({ name: "twin", sql: e.sql, params: e.params, token: e.token, deadline: { remainingMs: () => 1e9 } });
       const rows: Array<Array<string | null>> = [];
-      for await (const page of pagesOf(result.rows)) for (const r of page) rows.push(r.map((v) => (v === null ? null : String(v))));
+      for await (const page of pagesOf(result.rows)) for (const r of page) rows.push(r.map((v) => (v === null ? null : varchar(v))));
       return { columns: result.columns, rows };
     } finally {
       engine.close();
@@ -280,6 +283,13 @@ async function runOnDuckDb(files: Array<{ name: string; body: Buffer }>, e: Exec
 }
 
 /** Athena ExecutionParameters are SQL literals; the twin turns them back into typed values. */
+/** Athena answers every cell as text (VarCharValue); the engine's cells are plain JS scalars. */
+function varchar(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+  throw new Error(`the Athena twin cannot give a ${typeof v} cell as VarCharValue: ${JSON.stringify(v)}`);
+}
+
 function parseLiteral(literal: string): ParamValue {
   return literal.startsWith("'") ? { type: "date", value: literal.slice(1, -1).replace(/''/g, "'") } : { type: "integer", value: Number(literal) };
 }

@@ -42,7 +42,7 @@ export class Authorizer {
           resource: { resource, accountId: this.caller.accountId },
           contextVariables: context,
         },
-      } as Parameters<typeof runSimulation>[0], {});
+      }, {});
       if (response.resultType === "error") throw new Error(`the IAM simulator rejected ${action} on ${resource}: ${JSON.stringify(response.errors)}`);
       allowed = response.overallResult === "Allowed";
       this.cache.set(id, allowed);

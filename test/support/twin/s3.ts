@@ -1,14 +1,23 @@
 import {
   AbortMultipartUploadCommand,
+  AbortMultipartUploadCommandInput,
   CompleteMultipartUploadCommand,
+  CompleteMultipartUploadCommandInput,
   CreateMultipartUploadCommand,
+  CreateMultipartUploadCommandInput,
   DeleteObjectCommand,
+  DeleteObjectCommandInput,
   GetObjectCommand,
+  GetObjectCommandInput,
   HeadObjectCommand,
+  HeadObjectCommandInput,
   ListObjectsV2Command,
+  ListObjectsV2CommandInput,
   PutObjectCommand,
+  PutObjectCommandInput,
   S3Client,
   UploadPartCommand,
+  UploadPartCommandInput,
 } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { createHash, randomBytes } from "crypto";
@@ -100,10 +109,10 @@ export class S3Twin {
   tickMs = 1000;
 
   constructor(private readonly options: S3TwinOptions = {}) {
-    this.mock.onAnyCommand().callsFake(async (input: unknown) => {
-      throw new Error(`the S3 twin does not model this call (input ${JSON.stringify(input)}): add it to test/support/twin/s3.ts with its AWS semantics`);
-    });
-    this.mock.on(GetObjectCommand).callsFake(async (input) => {
+    this.mock.onAnyCommand().callsFake((input: unknown) =>
+      Promise.reject(new Error(`the S3 twin does not model this call (input ${JSON.stringify(input)}): add it to test/support/twin/s3.ts with its AWS semantics`)),
+    );
+    this.mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => {
       const { Bucket, Key } = this.named(input, "GetObject");
       const action = input.VersionId ? "s3:GetObjectVersion" : "s3:GetObject";
       await this.authorize(action, this.objectArn(Bucket, Key));
@@ -122,7 +131,7 @@ export class S3Twin {
         Metadata: found.metadata,
       };
     });
-    this.mock.on(HeadObjectCommand).callsFake(async (input) => {
+    this.mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => {
       const { Bucket, Key } = this.named(input, "HeadObject");
       await this.authorize("s3:GetObject", this.objectArn(Bucket, Key), true);
       const fault = this.take("HeadObject", Key);
@@ -132,7 +141,7 @@ export class S3Twin {
       if (!o || isMarker(o)) throw await this.missing(Bucket, true);
       return { ETag: o.etag, VersionId: o.versionId, LastModified: o.lastModified, Metadata: o.metadata, ContentLength: o.body.length };
     });
-    this.mock.on(PutObjectCommand).callsFake(async (input) => {
+    this.mock.on(PutObjectCommand).callsFake(async (input: PutObjectCommandInput) => {
       const { Bucket, Key } = this.named(input, "PutObject");
       await this.authorize("s3:PutObject", this.objectArn(Bucket, Key));
       const fault = this.take("PutObject", Key);
@@ -143,7 +152,7 @@ export class S3Twin {
       const stored = this.write(Bucket, Key, body, input.ContentType, input.Metadata ?? {});
       return { ETag: stored.etag, VersionId: stored.versionId };
     });
-    this.mock.on(DeleteObjectCommand).callsFake(async (input) => {
+    this.mock.on(DeleteObjectCommand).callsFake(async (input: DeleteObjectCommandInput) => {
       const { Bucket, Key } = this.named(input, "DeleteObject");
       await this.authorize("s3:DeleteObject", this.objectArn(Bucket, Key));
       const fault = this.take("DeleteObject", Key);
@@ -151,7 +160,7 @@ export class S3Twin {
       const marker = this.remove(Bucket, Key);
       return { DeleteMarker: true, VersionId: marker.versionId };
     });
-    this.mock.on(ListObjectsV2Command).callsFake(async (input) => {
+    this.mock.on(ListObjectsV2Command).callsFake(async (input: ListObjectsV2CommandInput) => {
       if (!input.Bucket) throw new Error("ListObjectsV2 without Bucket");
       this.calls.push(`ListObjectsV2 ${input.Prefix ?? ""}`);
       await this.authorize("s3:ListBucket", this.bucketArn(input.Bucket), false, input.Prefix === undefined ? {} : { "s3:prefix": input.Prefix });
@@ -172,14 +181,14 @@ export class S3Twin {
         NextContinuationToken: more ? String(start + size) : undefined,
       };
     });
-    this.mock.on(CreateMultipartUploadCommand).callsFake(async (input) => {
+    this.mock.on(CreateMultipartUploadCommand).callsFake(async (input: CreateMultipartUploadCommandInput) => {
       const { Bucket, Key } = this.named(input, "CreateMultipartUpload");
       await this.authorize("s3:PutObject", this.objectArn(Bucket, Key));
       const id = `upload-${++this.version}`;
       this.uploads.set(id, { bucket: Bucket, key: Key, parts: new Map(), contentType: input.ContentType, metadata: input.Metadata ?? {} });
       return { UploadId: id, Bucket, Key };
     });
-    this.mock.on(UploadPartCommand).callsFake(async (input) => {
+    this.mock.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
       const { Bucket, Key } = this.named(input, "UploadPart");
       await this.authorize("s3:PutObject", this.objectArn(Bucket, Key));
       const fault = this.take("UploadPart", Key);
@@ -190,19 +199,19 @@ export class S3Twin {
       upload.parts.set(input.PartNumber ?? 0, body);
       return { ETag: `"${md5(body).toString("hex")}"` };
     });
-    this.mock.on(CompleteMultipartUploadCommand).callsFake(async (input) => {
+    this.mock.on(CompleteMultipartUploadCommand).callsFake(async (input: CompleteMultipartUploadCommandInput) => {
       const { Bucket, Key } = this.named(input, "CompleteMultipartUpload");
       await this.authorize("s3:PutObject", this.objectArn(Bucket, Key));
       const upload = this.uploads.get(input.UploadId ?? "");
       if (!upload) throw S3_ERRORS.noSuchUpload();
       this.uploads.delete(input.UploadId ?? "");
-      const numbers: number[] = (input.MultipartUpload?.Parts ?? []).map((p: { PartNumber?: number }) => p.PartNumber ?? 0);
-      const parts = numbers.map((n: number) => upload.parts.get(n) ?? Buffer.alloc(0));
+      const numbers: number[] = (input.MultipartUpload?.Parts ?? []).map((p) => p.PartNumber ?? 0);
+      const parts = numbers.map((n) => upload.parts.get(n) ?? Buffer.alloc(0));
       this.checkConditions(Bucket, Key, input.IfNoneMatch, input.IfMatch);
       const stored = this.write(Bucket, Key, Buffer.concat(parts), upload.contentType, upload.metadata, parts);
       return { ETag: stored.etag, VersionId: stored.versionId, Bucket, Key };
     });
-    this.mock.on(AbortMultipartUploadCommand).callsFake(async (input) => {
+    this.mock.on(AbortMultipartUploadCommand).callsFake(async (input: AbortMultipartUploadCommandInput) => {
       const { Bucket, Key } = this.named(input, "AbortMultipartUpload");
       await this.authorize("s3:AbortMultipartUpload", this.objectArn(Bucket, Key));
       if (!this.uploads.delete(input.UploadId ?? "")) throw S3_ERRORS.noSuchUpload();
@@ -328,7 +337,7 @@ export class S3Twin {
 
   private versions(bucket: string, key: string): Version[] {
     let b = this.buckets.get(bucket);
-    if (!b) this.buckets.set(bucket, (b = new Map()));
+    if (!b) this.buckets.set(bucket, (b = new Map<string, Version[]>()));
     let list = b.get(key);
     if (!list) b.set(key, (list = []));
     return list;

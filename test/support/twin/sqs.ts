@@ -31,10 +31,10 @@ export class SqsTwin {
   failVisibilityChanges = 0;
 
   constructor(private readonly authorizer?: Authorizer) {
-    this.mock.onAnyCommand().callsFake(async (input: unknown) => {
-      throw new Error(`the SQS twin does not model this call (input ${JSON.stringify(input)})`);
-    });
-    this.mock.on(SendMessageCommand).callsFake(async (input) => {
+    this.mock.onAnyCommand().callsFake((input: unknown) =>
+      Promise.reject(new Error(`the SQS twin does not model this call (input ${JSON.stringify(input)})`)),
+    );
+    this.mock.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => {
       const queueArn = queueArnOf(input.QueueUrl ?? "");
       await this.authorize("sqs:SendMessage", queueArn);
       if (this.failSends > 0) {
@@ -44,7 +44,7 @@ export class SqsTwin {
       this.sent.push({ ...input, queueArn });
       return { MessageId: `sent-${this.sent.length}` };
     });
-    this.mock.on(ChangeMessageVisibilityCommand).callsFake(async (input) => {
+    this.mock.on(ChangeMessageVisibilityCommand).callsFake(async (input: ChangeMessageVisibilityCommandInput) => {
       const queueArn = queueArnOf(input.QueueUrl ?? "");
       await this.authorize("sqs:ChangeMessageVisibility", queueArn);
       if (this.failVisibilityChanges > 0) {
