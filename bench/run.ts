@@ -75,6 +75,9 @@ interface ChildMeasure { seconds: number; bytes: number; peakRssMb: number; rssH
 const BUILD = path.join(DATA, "build");
 function compile(): void {
   execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(root, "tsconfig.json"), "--noEmit", "false", "--outDir", BUILD], { cwd: root, stdio: "inherit" });
+  // The report registry reads its SQL files next to its module.
+  const sqlDir = path.join(root, "handler/reports");
+  for (const f of readdirSync(sqlDir).filter((n) => n.endsWith(".sql"))) writeFileSync(path.join(BUILD, "handler/reports", f), readFileSync(path.join(sqlDir, f)));
 }
 const measure = (mode: string, file: string): ChildMeasure => JSON.parse(child(path.join(BUILD, "bench/ingest-child.js"), [mode, file]).trim().split("\n").pop()!) as ChildMeasure;
 
@@ -364,7 +367,7 @@ async function benchTimeToReport(burst: number, windows: number[]): Promise<void
 /** Peak RSS of one child process (bench/memory-child.ts, compiled) or of a command under /usr/bin/time -v. */
 async function benchMemory(reportRows: number, cliBytes: number): Promise<void> {
   console.log(`\nMemory: peak RSS writing a ${reportRows.toLocaleString("en-US")}-row report, and of the local CLI on a ${(cliBytes / 1e6).toFixed(0)} MB input`);
-  if (!existsSync(path.join(BUILD, "bench/memory-child.js"))) compile();
+  if (!existsSync(path.join(BUILD, "bench/memory-child.js")) || !existsSync(path.join(BUILD, "handler/reports/facility-metrics.sql"))) compile();
   const mem = (mode: string, n: number) => JSON.parse(child(path.join(BUILD, "bench/memory-child.js"), [mode, String(n)]).trim().split("\n").pop()!) as { peakRssMb: number; rows: number };
   const loaded = mem("load", 0).peakRssMb;
   const report = mem("report", reportRows);
@@ -401,24 +404,26 @@ async function benchMemory(reportRows: number, cliBytes: number): Promise<void> 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
   if (values.help) {
-    console.log("Usage: npm run bench [-- --full | --smoke] [--out FILE]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs");
+    console.log("Usage: npm run bench [-- --full | --smoke] [--out FILE] [--only GROUP,...]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs\n  --only:  run only these groups (ingest, validator, cold-start, latency, local-engine, burst, history-growth, time-to-report, memory)");
     return;
   }
   const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
   await fsp.mkdir(DATA, { recursive: true });
   const started = Date.now();
   console.log(`Benchmarks (${mode}) on ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`);
-  await benchIngest(mode === "smoke" ? [1e6] : mode === "full" ? [10e6, 100e6, 1000e6] : [10e6, 100e6]);
-  await benchValidator(mode === "smoke" ? 5_000 : 100_000);
-  await benchColdStart(mode === "smoke" ? 2 : 7);
-  await benchLatency(mode === "smoke" ? 4 : 20);
-  await benchLocalEngine(mode === "smoke" ? 10_000 : 1_000_000);
-  await benchBurst(mode === "smoke" ? 30 : 1_000, 10);
-  await benchHistoryGrowth(mode === "smoke" ? 20 : 365, mode === "smoke" ? 1_000 : 10_000);
-  await benchTimeToReport(mode === "smoke" ? 50 : 1_000, mode === "smoke" ? [] : [0, 5, 10, 20]);
-  await benchMemory(mode === "smoke" ? 10_000 : 1_000_000, mode === "smoke" ? 5e6 : 300e6);
+  const only = values.only?.split(",").map((g) => g.trim());
+  const wanted = (group: string) => !only || only.includes(group);
+  if (wanted("ingest")) await benchIngest(mode === "smoke" ? [1e6] : mode === "full" ? [10e6, 100e6, 1000e6] : [10e6, 100e6]);
+  if (wanted("validator")) await benchValidator(mode === "smoke" ? 5_000 : 100_000);
+  if (wanted("cold-start")) await benchColdStart(mode === "smoke" ? 2 : 7);
+  if (wanted("latency")) await benchLatency(mode === "smoke" ? 4 : 20);
+  if (wanted("local-engine")) await benchLocalEngine(mode === "smoke" ? 10_000 : 1_000_000);
+  if (wanted("burst")) await benchBurst(mode === "smoke" ? 30 : 1_000, 10);
+  if (wanted("history-growth")) await benchHistoryGrowth(mode === "smoke" ? 20 : 365, mode === "smoke" ? 1_000 : 10_000);
+  if (wanted("time-to-report")) await benchTimeToReport(mode === "smoke" ? 50 : 1_000, mode === "smoke" ? [] : [0, 5, 10, 20]);
+  if (wanted("memory")) await benchMemory(mode === "smoke" ? 10_000 : 1_000_000, mode === "smoke" ? 5e6 : 300e6);
   const out = values.out ?? path.join(root, "bench/results.json");
   writeFileSync(out, `${JSON.stringify({
     mode,
