@@ -25,7 +25,9 @@ import { createFacilityValidator, curatedLineWriter } from "../handler/schema/va
 import type { Facility } from "../handler/schema/facility";
 import { MemoryStore } from "../test/support/memory-store";
 import { processorEnv, ProcessorHarness, s3EventBody, sqsRecord } from "../test/support/processor-harness";
+import { CONFIG_KEYS } from "../infra/config";
 import { facility, writeNdjson } from "./generate";
+import { DEFAULT_MODEL, LatencyModel, measureCoreCosts, percentile, simulateCurrent, simulateOriginal, WORKLOAD } from "./time-to-report";
 
 const root = path.resolve(__dirname, "..");
 const DATA = path.join(root, "bench/data");
@@ -74,6 +76,9 @@ interface ChildMeasure { seconds: number; bytes: number; peakRssMb: number; rssH
 const BUILD = path.join(DATA, "build");
 function compile(): void {
   execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(root, "tsconfig.json"), "--noEmit", "false", "--outDir", BUILD], { cwd: root, stdio: "inherit" });
+  // The report registry reads its SQL files next to its module.
+  const sqlDir = path.join(root, "handler/reports");
+  for (const f of readdirSync(sqlDir).filter((n) => n.endsWith(".sql"))) writeFileSync(path.join(BUILD, "handler/reports", f), readFileSync(path.join(sqlDir, f)));
 }
 const measure = (mode: string, file: string): ChildMeasure => JSON.parse(child(path.join(BUILD, "bench/ingest-child.js"), [mode, file]).trim().split("\n").pop()!) as ChildMeasure;
 
@@ -319,23 +324,108 @@ async function benchHistoryGrowth(days: number, facilities: number): Promise<voi
   record({ group: "history-growth", metric: "current-state upkeep per snapshot (merge + fallback check)", value: upkeepSeconds / days, unit: "s", baseline: ingestSeconds / days, baselineLabel: "s ingest of the snapshot", ratio: upkeepSeconds / ingestSeconds });
 }
 
+const configDefault = (key: string): number => Number(CONFIG_KEYS.find((k) => k.key === key)?.default);
+
+/**
+ * Upload to `latest` updated on a simulated clock (bench/time-to-report.ts has the model and where each
+ * number comes from), for one upload on a quiet pipeline and a burst, vs the original design.
+ */
+async function benchTimeToReport(burst: number, windows: number[]): Promise<void> {
+  const batchSize = configDefault("batchSize");
+  const maxConcurrency = configDefault("maxConcurrency");
+  const chosen = configDefault("batchWindowSeconds");
+  console.log(`\nTime to report: upload to latest updated, simulated clock; batchSize ${batchSize}, maxConcurrency ${maxConcurrency}, vs the original (S3 invokes per upload, 2 DDL + 1 query in turn, 2 s polling)`);
+  const costs = await measureCoreCosts(WORKLOAD.tableFacilities, WORKLOAD.uploadFacilities);
+  record({ group: "time-to-report", metric: `measured: ingest + merge of one ${WORKLOAD.uploadFacilities}-facility upload`, value: costs.ingestMs + costs.mergeMs, unit: "ms", baseline: costs.ingestMs, baselineLabel: "ms ingest alone" });
+  // Single upload: 20 trials at different phases (the original's polling grid and Athena's finish time align differently).
+  const singles = Array.from({ length: 20 }, (_, k) => [k * 97]);
+  const burstTimes = Array.from({ length: burst }, (_, i) => (i * WORKLOAD.burstSpreadMs) / burst);
+  const allowed = Math.ceil(burst / batchSize) * 3;
+  const one = async (m: LatencyModel, label: string, windowSeconds: number, withBurst: boolean) => {
+    const scenario = (uploads: number[]) => ({ uploads, batchSize, maxConcurrency, batchWindowMs: windowSeconds * 1000 });
+    const ours: number[] = [];
+    const base: number[] = [];
+    for (const u of singles) {
+      ours.push(...(await simulateCurrent(scenario(u), m, costs)).latencies);
+      base.push(...(await simulateOriginal(u, m)).latencies);
+    }
+    const p50 = percentile(ours, 50) / 1000;
+    const b50 = percentile(base, 50) / 1000;
+    record({ group: "time-to-report", metric: `${label}one upload, quiet: p50`, value: p50, unit: "s", baseline: b50, baselineLabel: "s original", ratio: p50 / b50, target: "<= 1x", met: p50 <= b50 });
+    if (!withBurst) return;
+    const o = await simulateCurrent(scenario(burstTimes), m, costs);
+    const b = await simulateOriginal(burstTimes, m);
+    const p95 = percentile(o.latencies, 95) / 1000;
+    const b95 = percentile(b.latencies, 95) / 1000;
+    record({ group: "time-to-report", metric: `${label}burst of ${burst}: p50`, value: percentile(o.latencies, 50) / 1000, unit: "s", baseline: percentile(b.latencies, 50) / 1000, baselineLabel: "s original", ratio: percentile(o.latencies, 50) / percentile(b.latencies, 50) });
+    record({ group: "time-to-report", metric: `${label}burst of ${burst}: p95`, value: p95, unit: "s", baseline: b95, baselineLabel: "s original", ratio: p95 / b95, target: "<= 0.5x", met: p95 <= 0.5 * b95 });
+    record({ group: "time-to-report", metric: `${label}burst of ${burst}: Athena queries`, value: o.queries, unit: "queries", baseline: b.queries, baselineLabel: "queries original", ratio: o.queries / b.queries, target: `<= ${allowed}`, met: o.queries <= allowed });
+  };
+  await one(DEFAULT_MODEL, `window ${chosen} s (default): `, chosen, true);
+  for (const w of windows.filter((x) => x !== chosen)) await one(DEFAULT_MODEL, `window ${w} s: `, w, true);
+  await one({ ...DEFAULT_MODEL, athenaQueueMs: 3_000 }, `Athena queueing 3 s, window ${chosen} s: `, chosen, true);
+}
+
+/** Peak RSS of one child process (bench/memory-child.ts, compiled) or of a command under /usr/bin/time -v. */
+async function benchMemory(reportRows: number, cliBytes: number): Promise<void> {
+  console.log(`\nMemory: peak RSS writing a ${reportRows.toLocaleString("en-US")}-row report, and of the local CLI on a ${(cliBytes / 1e6).toFixed(0)} MB input`);
+  if (!existsSync(path.join(BUILD, "bench/memory-child.js")) || !existsSync(path.join(BUILD, "handler/reports/facility-metrics.sql"))) compile();
+  const mem = (mode: string, n: number) => JSON.parse(child(path.join(BUILD, "bench/memory-child.js"), [mode, String(n)]).trim().split("\n").pop()!) as { peakRssMb: number; rows: number };
+  const loaded = mem("load", 0).peakRssMb;
+  const report = mem("report", reportRows);
+  const materialized = mem("materialize", reportRows).peakRssMb;
+  record({ group: "memory", metric: `report of ${reportRows.toLocaleString("en-US")} rows: peak RSS`, value: report.peakRssMb, unit: "MB", baseline: materialized, baselineLabel: "MB rows materialized", ratio: report.peakRssMb / materialized, target: "<= 256 MB", met: report.peakRssMb <= 256 && report.rows === reportRows });
+  record({ group: "memory", metric: "same process, modules loaded only", value: loaded, unit: "MB" });
+
+  const input = path.join(DATA, `facilities-${cliBytes}.ndjson`);
+  if (!existsSync(input)) await writeNdjson(input, cliBytes);
+  const out = path.join(DATA, "cli-out");
+  await fsp.rm(out, { recursive: true, force: true });
+  if (!existsSync("/usr/bin/time")) {
+    console.log("  /usr/bin/time not found: CLI memory not measured");
+    return;
+  }
+  // Peak RSS from /usr/bin/time -v (stderr); the command's stdout goes to `stdoutFile`.
+  const stdoutFile = path.join(DATA, "cli-stdout.json");
+  const peakOf = (args: string[]) => {
+    const res = execFileSync("sh", ["-c", `out="$1"; shift; /usr/bin/time -v "$@" 2>&1 >"$out" | grep "Maximum resident" ; exit 0`, "sh", stdoutFile, ...args], { cwd: root, encoding: "utf8" });
+    return Number(/(\d+)\s*$/.exec(res.trim())?.[1] ?? "0") / 1024;
+  };
+  const cli = peakOf([process.execPath, "handler/local/bin.js", input, "--out", out, "--as-of", "2026-11-27", "--json"]);
+  let failure = "";
+  try {
+    const summary = JSON.parse(readFileSync(stdoutFile, "utf8")) as { exit_code?: number; files?: Array<{ error?: string }>; report_error?: string | null };
+    failure = summary.exit_code === 0 ? "" : summary.files?.find((f) => f.error)?.error ?? summary.report_error ?? `exit ${summary.exit_code}`;
+  } catch {
+    failure = "no --json summary";
+  }
+  if (failure) console.log(`  the CLI run failed: ${failure}`);
+  const bare = peakOf([process.execPath, "-e", "require('ts-node').register({transpileOnly:true}); require('./handler/local/cli'); require('@duckdb/node-api')"]);
+  record({ group: "memory", metric: `local CLI, ${(cliBytes / 1e6).toFixed(0)} MB NDJSON: peak RSS${failure ? " (run FAILED)" : ""}`, value: cli, unit: "MB", baseline: bare, baselineLabel: "MB CLI modules loaded", ratio: cli / bare, target: "<= 512 MB", met: cli <= 512 && !failure });
+  await fsp.rm(out, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
   if (values.help) {
-    console.log("Usage: npm run bench [-- --full | --smoke] [--out FILE]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs");
+    console.log("Usage: npm run bench [-- --full | --smoke] [--out FILE] [--only GROUP,...]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs\n  --only:  run only these groups (ingest, validator, cold-start, latency, local-engine, burst, history-growth, time-to-report, memory)");
     return;
   }
   const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
   await fsp.mkdir(DATA, { recursive: true });
   const started = Date.now();
   console.log(`Benchmarks (${mode}) on ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`);
-  await benchIngest(mode === "smoke" ? [1e6] : mode === "full" ? [10e6, 100e6, 1000e6] : [10e6, 100e6]);
-  benchValidator(mode === "smoke" ? 5_000 : 100_000);
-  await benchColdStart(mode === "smoke" ? 2 : 7);
-  await benchLatency(mode === "smoke" ? 4 : 20);
-  await benchLocalEngine(mode === "smoke" ? 10_000 : 1_000_000);
-  await benchBurst(mode === "smoke" ? 30 : 1_000, 10);
-  await benchHistoryGrowth(mode === "smoke" ? 20 : 365, mode === "smoke" ? 1_000 : 10_000);
+  const only = values.only?.split(",").map((g) => g.trim());
+  const wanted = (group: string) => !only || only.includes(group);
+  if (wanted("ingest")) await benchIngest(mode === "smoke" ? [1e6] : mode === "full" ? [10e6, 100e6, 1000e6] : [10e6, 100e6]);
+  if (wanted("validator")) benchValidator(mode === "smoke" ? 5_000 : 100_000);
+  if (wanted("cold-start")) await benchColdStart(mode === "smoke" ? 2 : 7);
+  if (wanted("latency")) await benchLatency(mode === "smoke" ? 4 : 20);
+  if (wanted("local-engine")) await benchLocalEngine(mode === "smoke" ? 10_000 : 1_000_000);
+  if (wanted("burst")) await benchBurst(mode === "smoke" ? 30 : 1_000, 10);
+  if (wanted("history-growth")) await benchHistoryGrowth(mode === "smoke" ? 20 : 365, mode === "smoke" ? 1_000 : 10_000);
+  if (wanted("time-to-report")) await benchTimeToReport(mode === "smoke" ? 50 : 1_000, mode === "smoke" ? [] : [0, 5, 10, 20]);
+  if (wanted("memory")) await benchMemory(mode === "smoke" ? 10_000 : 1_000_000, mode === "smoke" ? 5e6 : 300e6);
   const out = values.out ?? path.join(root, "bench/results.json");
   writeFileSync(out, `${JSON.stringify({
     mode,
