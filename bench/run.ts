@@ -392,7 +392,7 @@ async function benchMemory(reportRows: number, cliBytes: number): Promise<void> 
     return Number(/(\d+)\s*$/.exec(res.trim())?.[1] ?? "0") / 1024;
   };
   const cli = peakOf([process.execPath, "handler/local/bin.js", input, "--out", out, "--as-of", "2026-11-27", "--json"]);
-  let failure = "";
+  let failure: string;
   try {
     const summary = JSON.parse(readFileSync(stdoutFile, "utf8")) as { exit_code?: number; files?: Array<{ error?: string }>; report_error?: string | null };
     failure = summary.exit_code === 0 ? "" : summary.files?.find((f) => f.error)?.error ?? summary.report_error ?? `exit ${summary.exit_code}`;

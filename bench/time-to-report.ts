@@ -129,7 +129,7 @@ function simStore(clock: SimClock, m: LatencyModel): OutputStore {
   const rt = () => clock.sleep(m.s3RequestMs);
   return {
     async put() { await rt(); },
-    async putStream(_k, body) { for await (const _c of body) { /* discard */ } await rt(); },
+    async putStream(_k, body) { for await (const chunk of body) void chunk; await rt(); },
     async *stream(): AsyncIterable<Uint8Array> { await rt(); yield Buffer.from("{}"); },
     async delete() { await rt(); },
     async list(): Promise<ListedObject[]> { await rt(); return []; },

@@ -1,4 +1,7 @@
-import { gunzipSync, gzipSync } from "zlib";
+import { createHash } from "crypto";
+import { Readable } from "stream";
+import { StringDecoder } from "string_decoder";
+import { createGunzip, gunzipSync, gzipSync } from "zlib";
 import { retryableError } from "./errors";
 import { derivedPrefix, sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
@@ -88,9 +91,44 @@ export function compareRecency(a: CurrentEntry, b: CurrentEntry): number {
 export const shardOf = (facilityId: string) => parseInt(sha256(facilityId).slice(0, 8), 16) % CURRENT_SHARDS;
 export const shardKey = (shard: number) => `${OUTPUT_LAYOUT.current}shard-${String(shard).padStart(2, "0")}.ndjson.gz`;
 
-/** Lines of a gzip NDJSON object. */
+/** Lines of a gzip NDJSON object small enough to hold as one string (a shard). */
 export function linesOf(gz: Buffer): string[] {
   return gunzipSync(gz).toString("utf8").split("\n").filter((l) => l.length > 0);
+}
+
+/**
+ * Lines of a gzip NDJSON object of any size, decompressed as a stream: one upload's curated rows can
+ * hold more text than a JavaScript string can (about 512 MiB), and need not all be in memory at once.
+ */
+export async function* gzLines(gz: Buffer): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8");
+  let carry = "";
+  for await (const chunk of Readable.from([gz]).pipe(createGunzip())) {
+    const lines = (carry + decoder.write(chunk as Buffer)).split("\n");
+    carry = lines.pop() ?? "";
+    for (const line of lines) if (line.length > 0) yield line;
+  }
+  const last = carry + decoder.end();
+  if (last.length > 0) yield last;
+}
+
+/** Rows merged into the shards at a time: bounds memory for an upload of any size. */
+const MERGE_CHUNK_ROWS = 100_000;
+
+/**
+ * A digest of what the reports can see in a shard: every row without its `ingest_*` provenance. The
+ * state holds one row per facility, so provenance no longer decides anything the reports show; a row
+ * re-ingested with a new upload time (a local file touched again) leaves the digest, and so the report
+ * tokens and run names, as they were.
+ */
+export async function reportedDigest(gz: Buffer): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const line of gzLines(gz)) {
+    const row = JSON.parse(line) as Record<string, unknown>;
+    for (const k of Object.keys(row)) if (k.startsWith("ingest_")) delete row[k];
+    hash.update(`${JSON.stringify(row)}\n`);
+  }
+  return hash.digest("hex");
 }
 
 /** Attempts at one shard before the batch is retried later: each lost attempt means another writer progressed. */
@@ -178,7 +216,19 @@ export async function mergeCuratedObject(output: OutputStore, curatedKey: string
   const stored = await output.read(curatedKey);
   // Gone already: a newer version or a removal replaced it, and that change maintains the state.
   if (!stored) return 0;
-  return mergeIntoCurrent(output, linesOf(stored.body));
+  // In chunks: taking the later row per facility is associative, so merging part by part gives the
+  // same state as merging all at once, in memory bounded by the chunk.
+  let written = 0;
+  let chunk: string[] = [];
+  for await (const line of gzLines(stored.body)) {
+    chunk.push(line);
+    if (chunk.length >= MERGE_CHUNK_ROWS) {
+      written += await mergeIntoCurrent(output, chunk);
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) written += await mergeIntoCurrent(output, chunk);
+  return written;
 }
 
 /**
@@ -221,7 +271,7 @@ export async function revertRemovedVersions(output: OutputStore, sourceKey: stri
   const own = (await output.list(uploadPrefix)).map((o) => o.key);
   for (const key of [...before, ...own]) {
     const stored = await output.read(key);
-    for (const line of stored ? linesOf(stored.body) : []) consider(entryOf(line));
+    if (stored) for await (const line of gzLines(stored.body)) consider(entryOf(line));
   }
 
   const written = await updateShards(output, shards, (_shard, entries) => {

@@ -1,6 +1,7 @@
 import { bindParameters, parameterValues, ReportContext, ReportDefinition } from "../reports/registry";
 import { isRetryable, messageOf, permanentError, retryableError } from "./errors";
 import { curatedRowSchema } from "../schema/facility";
+import { reportedDigest } from "./current-state";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { Deadline, OutputStore, QueryEngine, QueryResult, Telemetry } from "./ports";
@@ -50,8 +51,13 @@ export async function runReports(
   // Stamped before listing: a run stamped later started listing later, so it saw at least every object
   // committed before this one began, and `latest` never moves to a listing that could have missed more.
   const listedAt = deps.now().toISOString();
-  const listed = await deps.output.list(OUTPUT_LAYOUT.curated);
-  const fingerprint = tableFingerprint(listed.map((o) => o.key));
+  const [listed, shards] = await Promise.all([deps.output.list(OUTPUT_LAYOUT.curated), deps.output.list(OUTPUT_LAYOUT.current)]);
+  const digests: string[] = [];
+  for (const o of shards) {
+    const stored = await deps.output.read(o.key);
+    digests.push(`${o.key}\t${stored ? await reportedDigest(stored.body) : "gone"}`);
+  }
+  const fingerprint = tableFingerprint(digests);
 
   const settled = await Promise.allSettled(reports.map((r) => runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps)));
   const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [{ report: reports[i].name, error: s.reason as unknown }] : []));
@@ -74,15 +80,18 @@ export async function runReports(
 export const CURATED_FORMAT = 1;
 
 /**
- * The content identity of the curated table: which upload versions it holds (the curated keys name
- * the upload and its version) and how their rows were made (the row schema and format). Never ETags:
- * S3 gives SSE-KMS and multipart objects ETags that are not content digests and change on every
- * rewrite (Amazon S3 API Reference, Object: "ETag"), so a re-delivered batch that rewrites identical
- * rows would present new tokens and pay again.
+ * The content identity of the table the reports read: a digest of every current-state shard's rows
+ * as the reports see them (`reportedDigest`), which the processor reads (the shards hold about one
+ * snapshot) and hashes itself, plus the row schema and format. Never ETags: S3 gives SSE-KMS and multipart objects ETags that are
+ * not content digests and change on every rewrite (Amazon S3 API Reference, Object: "ETag"), so a
+ * re-delivered batch that rewrites identical rows would present new tokens and pay again. Not the
+ * curated keys either: an upload whose curated object was written but whose merge failed would leave
+ * the keys ahead of the table, and its successful retry would then find the stale result under the
+ * same token.
  */
-export function tableFingerprint(curatedKeys: string[]): string {
+export function tableFingerprint(shardDigests: string[]): string {
   const format = sha256(JSON.stringify({ format: CURATED_FORMAT, schema: curatedRowSchema }));
-  return sha256([format, ...[...curatedKeys].sort()].join("\n"));
+  return sha256([format, ...[...shardDigests].sort()].join("\n"));
 }
 
 interface RunInputs {

@@ -243,7 +243,7 @@ describe("review findings: retries after transient Athena failures, tie precisio
     expect(latest(h, "facility-metrics").result_count).to.equal(3);
   });
 
-  it("recomputes reports when the same version's rows change their upload-time precision (a retry without the event)", async () => {
+  it("names rows of one version by their upload-time precision, and recomputes only if the table the reports read changed", async () => {
     const key = "incoming/facilities.ndjson";
     const record = h.uploadSample("facilities.ndjson", key);
     const version = h.s3.get(RAW, key)!.versionId;
@@ -255,13 +255,35 @@ describe("review findings: retries after transient Athena failures, tie precisio
     await h.invoke([record]);
     const after = h.s3.keys(OUTPUT, "curated/");
     expect(after).to.have.length(1);
-    expect(after).to.not.deep.equal(before);
-    expect(h.athena.started, "a changed table is a new computation").to.have.length(6);
+    expect(after, "the rows differ, so their object has another name").to.not.deep.equal(before);
+    // The current state keeps the row with the later (millisecond) upload time: what the reports read
+    // is unchanged, so the same tokens find the same executions.
+    expect(h.athena.started).to.have.length(3);
   });
 
   it("does not count a console folder marker or the removal of a non-upload as an ignored upload", async () => {
     const res = await h.invoke([h.upload("incoming/", ""), h.remove("notes/readme.txt")]);
     expect(res.batchItemFailures).to.deep.equal([]);
     expect(h.telemetry.metrics.filter((m) => m.name === "UploadsIgnored")).to.deep.equal([]);
+  });
+});
+
+describe("the report token follows the table the reports read", () => {
+  let h: ProcessorHarness;
+  beforeEach(() => (h = new ProcessorHarness()));
+  afterEach(() => h.restore());
+
+  it("recomputes when an upload whose merge failed is retried, instead of finding the result computed without it", async () => {
+    const ok = h.upload("incoming/a.ndjson", facility("F500", "Merged at once"));
+    const late = h.upload("incoming/b.ndjson", facility("F600", "Merged on retry"));
+    // b's curated object is written, then its merge into the current state fails once (reading it back).
+    h.s3.failNext("GetObject", () => s3Error("ServiceUnavailable", 503), { key: "curated/b-" });
+    const first = await h.invoke([ok, late]);
+    expect(first.batchItemFailures).to.deep.equal([{ itemIdentifier: late.messageId }]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F500"]);
+    h.clock += retryDelaySeconds(1) * 1000;
+    const retry = await h.invoke([sqsRecord(late.body, 2)]);
+    expect(retry.batchItemFailures).to.deep.equal([]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F500", "F600"]);
   });
 });
