@@ -21,7 +21,7 @@ describe("stack config validation", () => {
     const c = parse({});
     expect(c).to.include({
       maxRetries: 3, lambdaRuntime: "nodejs22.x", lambdaMemoryMb: 1024, lambdaTimeoutSeconds: 300,
-      batchSize: 10, batchWindowSeconds: 20, maxConcurrency: 2, athenaBytesScannedCutoffMb: 1024,
+      batchSize: 10, batchWindowSeconds: 2, maxConcurrency: 2, athenaBytesScannedCutoffMb: 1024,
       expiringWithinMonths: 6, forceDestroy: false, enableVpc: false, dataClassification: "phi",
     });
     expect(c.rawBucketName).to.equal(undefined);
@@ -67,16 +67,16 @@ describe("stack config validation", () => {
   });
 
   describe("the oldest-upload alarm sits above the longest legitimate wait", () => {
-    // Defaults: 20 s window, 4 receives of up to 300 s, 30 + 60 + 120 s of backoff between them.
-    it("derives the threshold when left at 0: 20 + 4 x 300 + 210 = 1430 s, to the next minute", () => {
+    // Defaults: 2 s window, 4 receives of up to 300 s, 30 + 60 + 120 s of backoff between them.
+    it("derives the threshold when left at 0: 2 + 4 x 300 + 210 = 1412 s, to the next minute", () => {
       expect(parse({}).oldestUploadAgeAlarmSeconds).to.equal(1440);
     });
 
     it("rejects a threshold that ordinary retries would cross, naming the minimum", () => {
       expect(problemsOf({ oldestUploadAgeAlarmSeconds: "900" })).to.deep.equal([
-        "facility-pipeline:oldestUploadAgeAlarmSeconds = 900 is below 1430 s, the longest an upload can legitimately take with these settings (it would fire on ordinary retries): set at least 1430, or 0 for automatic",
+        "facility-pipeline:oldestUploadAgeAlarmSeconds = 900 is below 1412 s, the longest an upload can legitimately take with these settings (it would fire on ordinary retries): set at least 1412, or 0 for automatic",
       ]);
-      expect(parse({ oldestUploadAgeAlarmSeconds: "1430" }).oldestUploadAgeAlarmSeconds).to.equal(1430);
+      expect(parse({ oldestUploadAgeAlarmSeconds: "1412" }).oldestUploadAgeAlarmSeconds).to.equal(1412);
     });
 
     it("follows the retry settings", () => {
