@@ -16,14 +16,28 @@ const row = (i: number): unknown[] => [`FAC${String(i).padStart(8, "0")}`, `Faci
 function discardingStore(): OutputStore & { bytes: number } {
   const store = {
     bytes: 0,
-    async put(_k: string, body: string) { store.bytes += Buffer.byteLength(body); },
-    async putStream(_k: string, body: AsyncIterable<Uint8Array>) { for await (const c of body) store.bytes += c.length; },
-    async *stream(): AsyncIterable<Uint8Array> { /* `latest` copies read nothing back here */ },
+    async put(_k: string, body: string) {
+      store.bytes += Buffer.byteLength(body);
+    },
+    async putStream(_k: string, body: AsyncIterable<Uint8Array>) {
+      for await (const c of body) store.bytes += c.length;
+    },
+    async *stream(): AsyncIterable<Uint8Array> {
+      /* `latest` copies read nothing back here */
+    },
     async delete() {},
-    async list(): Promise<ListedObject[]> { return []; },
-    async replaceIfNewer() { return true; },
-    async read() { return undefined; },
-    async putIfUnchanged() { return true; },
+    async list(): Promise<ListedObject[]> {
+      return [];
+    },
+    async replaceIfNewer() {
+      return true;
+    },
+    async read() {
+      return undefined;
+    },
+    async putIfUnchanged() {
+      return true;
+    },
   };
   return store;
 }
@@ -36,9 +50,18 @@ async function main(): Promise<void> {
     async function* pages(): AsyncGenerator<unknown[][]> {
       for (let from = 0; from < n; from += 1000) yield Array.from({ length: Math.min(1000, n - from) }, (_, k) => row(from + k));
     }
-    const engine: QueryEngine = { name: "fake", run: async (): Promise<QueryResult> => ({ executionId: "fake-1", columns: report.columns.map((c) => c.name), rows: pages() }) };
+    const engine: QueryEngine = {
+      name: "fake",
+      run: async (): Promise<QueryResult> => ({ executionId: "fake-1", columns: report.columns.map((c) => c.name), rows: pages() }),
+    };
     const silent: Telemetry = { info() {}, warn() {}, error() {}, count() {}, milliseconds() {}, bytes() {} };
-    const run = await runReports([report], { asOf: "2026-11-27", monthsAhead: 6 }, ["bench/upload.ndjson"], { output: discardingStore(), engine, telemetry: silent, deadline: { remainingMs: () => Infinity }, now: () => new Date() });
+    const run = await runReports([report], { asOf: "2026-11-27", monthsAhead: 6 }, ["bench/upload.ndjson"], {
+      output: discardingStore(),
+      engine,
+      telemetry: silent,
+      deadline: { remainingMs: () => Infinity },
+      now: () => new Date(),
+    });
     rows = run.reports[0].rows;
   } else if (mode === "materialize") {
     const all = Array.from({ length: n }, (_, i) => row(i));

@@ -59,7 +59,13 @@ const MB = 1024 * 1024;
 
 function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
   const loader = script.endsWith(".ts") ? ["-r", "ts-node/register/transpile-only"] : [];
-  return execFileSync(process.execPath, [...loader, script, ...args], { cwd: root, env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * MB });
+  return execFileSync(process.execPath, [...loader, script, ...args], {
+    cwd: root,
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    maxBuffer: 64 * MB,
+  });
 }
 
 async function ensureInput(bytes: number): Promise<{ plain: string; gz: string; plainBytes: number }> {
@@ -70,17 +76,30 @@ async function ensureInput(bytes: number): Promise<{ plain: string; gz: string; 
   return { plain, gz, plainBytes: statSync(plain).size };
 }
 
-interface ChildMeasure { seconds: number; bytes: number; peakRssMb: number; rssHalfMb: number; rssEndMb: number; curatedBytes: number; accepted: number }
+interface ChildMeasure {
+  seconds: number;
+  bytes: number;
+  peakRssMb: number;
+  rssHalfMb: number;
+  rssEndMb: number;
+  curatedBytes: number;
+  accepted: number;
+}
 
 /** Measurements run the compiled JavaScript, as Lambda does: no TypeScript compiler in the process. */
 const BUILD = path.join(DATA, "build");
 function compile(): void {
-  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(root, "tsconfig.json"), "--noEmit", "false", "--outDir", BUILD], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(root, "tsconfig.json"), "--noEmit", "false", "--outDir", BUILD], {
+    cwd: root,
+    stdio: "inherit",
+  });
   // The report registry reads its SQL files next to its module.
   const sqlDir = path.join(root, "handler/reports");
-  for (const f of readdirSync(sqlDir).filter((n) => n.endsWith(".sql"))) writeFileSync(path.join(BUILD, "handler/reports", f), readFileSync(path.join(sqlDir, f)));
+  for (const f of readdirSync(sqlDir).filter((n) => n.endsWith(".sql")))
+    writeFileSync(path.join(BUILD, "handler/reports", f), readFileSync(path.join(sqlDir, f)));
 }
-const measure = (mode: string, file: string): ChildMeasure => JSON.parse(child(path.join(BUILD, "bench/ingest-child.js"), [mode, file]).trim().split("\n").pop()!) as ChildMeasure;
+const measure = (mode: string, file: string): ChildMeasure =>
+  JSON.parse(child(path.join(BUILD, "bench/ingest-child.js"), [mode, file]).trim().split("\n").pop()!) as ChildMeasure;
 
 async function benchIngest(sizes: number[]): Promise<void> {
   console.log("\nIngest (streaming parse, validate, curate; outputs counted and discarded) vs gzip of the same bytes alone, level 6");
@@ -91,23 +110,60 @@ async function benchIngest(sizes: number[]): Promise<void> {
     const runs = size <= 10e6 ? 3 : 1;
     const ceiling = median(Array.from({ length: runs }, () => measure("gzip", input.plain).seconds));
     const ceilingMBs = input.plainBytes / MB / ceiling;
-    for (const [label, file] of [["plain", input.plain], ["gz", input.gz]] as const) {
+    for (const [label, file] of [
+      ["plain", input.plain],
+      ["gz", input.gz],
+    ] as const) {
       const m = Array.from({ length: runs }, () => measure("ingest", file));
       const seconds = median(m.map((x) => x.seconds));
       const mbs = input.plainBytes / MB / seconds;
       const peak = Math.max(...m.map((x) => x.peakRssMb));
       const growth = Math.max(...m.map((x) => (x.rssHalfMb > 0 ? x.rssEndMb / x.rssHalfMb : 1)));
       const largest = size === sizes[sizes.length - 1];
-      record({ group: "ingest", metric: `${label} ${(size / 1e6).toFixed(0)} MB: throughput`, value: mbs, unit: "MB/s", baseline: ceilingMBs, baselineLabel: "MB/s gzip", ratio: mbs / ceilingMBs, target: ">= 0.5x", met: mbs / ceilingMBs >= 0.5 });
-      record({ group: "ingest", metric: `${label} ${(size / 1e6).toFixed(0)} MB: peak RSS`, value: peak, unit: "MB", target: size >= 1e9 ? "<= 256 MB" : undefined, met: size >= 1e9 ? peak <= 256 : undefined });
+      record({
+        group: "ingest",
+        metric: `${label} ${(size / 1e6).toFixed(0)} MB: throughput`,
+        value: mbs,
+        unit: "MB/s",
+        baseline: ceilingMBs,
+        baselineLabel: "MB/s gzip",
+        ratio: mbs / ceilingMBs,
+        target: ">= 0.5x",
+        met: mbs / ceilingMBs >= 0.5,
+      });
+      record({
+        group: "ingest",
+        metric: `${label} ${(size / 1e6).toFixed(0)} MB: peak RSS`,
+        value: peak,
+        unit: "MB",
+        target: size >= 1e9 ? "<= 256 MB" : undefined,
+        met: size >= 1e9 ? peak <= 256 : undefined,
+      });
       // Memory that grew with the file would show as RSS rising between the middle and the end.
-      record({ group: "ingest", metric: `${label} ${(size / 1e6).toFixed(0)} MB: RSS at end / half-way`, value: growth, unit: "x", target: largest ? "flat (<= 1.1x)" : undefined, met: largest ? growth <= 1.1 : undefined });
+      record({
+        group: "ingest",
+        metric: `${label} ${(size / 1e6).toFixed(0)} MB: RSS at end / half-way`,
+        value: growth,
+        unit: "x",
+        target: largest ? "flat (<= 1.1x)" : undefined,
+        met: largest ? growth <= 1.1 : undefined,
+      });
       if (label === "plain") bytesRatio = { curated: m[0].curatedBytes, raw: input.plainBytes };
     }
   }
   if (bytesRatio) {
     const ratio = bytesRatio.curated / bytesRatio.raw;
-    record({ group: "athena-bytes", metric: "curated bytes Athena scans / raw upload bytes", value: bytesRatio.curated / MB, unit: "MB", baseline: bytesRatio.raw / MB, baselineLabel: "MB raw", ratio, target: "<= 0.3", met: ratio <= 0.3 });
+    record({
+      group: "athena-bytes",
+      metric: "curated bytes Athena scans / raw upload bytes",
+      value: bytesRatio.curated / MB,
+      unit: "MB",
+      baseline: bytesRatio.raw / MB,
+      baselineLabel: "MB raw",
+      ratio,
+      target: "<= 0.3",
+      met: ratio <= 0.3,
+    });
   }
 }
 
@@ -125,7 +181,15 @@ function benchValidator(records: number): void {
   const both = median([0, 1, 2].map(() => time(() => lines.forEach((l) => validate(JSON.parse(l))))));
   const rate = records / both;
   const base = records / parseOnly;
-  record({ group: "validator", metric: `parse + validate, ${records} records`, value: rate, unit: "records/s", baseline: base, baselineLabel: "records/s parse", ratio: rate / base });
+  record({
+    group: "validator",
+    metric: `parse + validate, ${records} records`,
+    value: rate,
+    unit: "records/s",
+    baseline: base,
+    baselineLabel: "records/s parse",
+    ratio: rate / base,
+  });
 }
 
 /** Size of a zip of these files with per-file deflate, as the Lambda code archive would be. */
@@ -150,25 +214,45 @@ async function benchColdStart(runs: number): Promise<void> {
   const processor = path.join(DATA, "processor.js");
   writeFileSync(processor, serialized.text);
   const bare = path.join(DATA, "bare-clients.js");
-  writeFileSync(bare, [
-    'const { S3Client } = require("@aws-sdk/client-s3");',
-    'const { AthenaClient } = require("@aws-sdk/client-athena");',
-    'const { SQSClient } = require("@aws-sdk/client-sqs");',
-    'new S3Client({}); new AthenaClient({}); new SQSClient({});',
-  ].join("\n"));
+  writeFileSync(
+    bare,
+    [
+      'const { S3Client } = require("@aws-sdk/client-s3");',
+      'const { AthenaClient } = require("@aws-sdk/client-athena");',
+      'const { SQSClient } = require("@aws-sdk/client-sqs");',
+      "new S3Client({}); new AthenaClient({}); new SQSClient({});",
+    ].join("\n"),
+  );
   const env: NodeJS.ProcessEnv = { ...process.env, ...processorEnv(), AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y" };
   const script = path.join(root, "bench/coldstart-child.js");
   const timesOf = (module: string) => Array.from({ length: runs }, () => Number(child(script, [module], env).trim()));
   timesOf(bare); // warm the file cache
   const p = median(timesOf(processor));
   const b = median(timesOf(bare));
-  record({ group: "cold-start", metric: "load + factory, median", value: p, unit: "ms", baseline: b, baselineLabel: "ms bare clients", ratio: p / b, target: "<= 1.5x", met: p / b <= 1.5 });
+  record({
+    group: "cold-start",
+    metric: "load + factory, median",
+    value: p,
+    unit: "ms",
+    baseline: b,
+    baselineLabel: "ms bare clients",
+    ratio: p / b,
+    target: "<= 1.5x",
+    met: p / b <= 1.5,
+  });
 
   const codePaths = await pulumi.runtime.computeCodePaths();
   const files: Array<{ name: string; body: Buffer }> = [{ name: "__index.js", body: Buffer.from(serialized.text) }];
   for (const dir of codePaths.keys()) files.push(...filesUnder(path.join(root, dir), root));
   const zipped = zipSize(files) / MB;
-  record({ group: "cold-start", metric: `Lambda code archive (${files.length} files, zip estimate)`, value: zipped, unit: "MB", target: "<= 10 MB", met: zipped <= 10 });
+  record({
+    group: "cold-start",
+    metric: `Lambda code archive (${files.length} files, zip estimate)`,
+    value: zipped,
+    unit: "MB",
+    target: "<= 10 MB",
+    met: zipped <= 10,
+  });
 }
 
 async function benchLatency(samples: number): Promise<void> {
@@ -212,11 +296,38 @@ async function benchLatency(samples: number): Promise<void> {
     const b = median(base) / 1000;
     oursMedians.push(o);
     baseMedians.push(b);
-    record({ group: "latency", metric: `${seconds} s query: median delay to results`, value: o, unit: "s", baseline: b, baselineLabel: "s fixed 2 s", ratio: o / b });
-    record({ group: "latency", metric: `${seconds} s query: status calls per second (max)`, value: maxCallsPerSecond, unit: "calls/s", baseline: 0.5, baselineLabel: "calls/s fixed 2 s", target: seconds >= 20 ? "<= 1" : undefined, met: seconds >= 20 ? maxCallsPerSecond <= 1 : undefined });
+    record({
+      group: "latency",
+      metric: `${seconds} s query: median delay to results`,
+      value: o,
+      unit: "s",
+      baseline: b,
+      baselineLabel: "s fixed 2 s",
+      ratio: o / b,
+    });
+    record({
+      group: "latency",
+      metric: `${seconds} s query: status calls per second (max)`,
+      value: maxCallsPerSecond,
+      unit: "calls/s",
+      baseline: 0.5,
+      baselineLabel: "calls/s fixed 2 s",
+      target: seconds >= 20 ? "<= 1" : undefined,
+      met: seconds >= 20 ? maxCallsPerSecond <= 1 : undefined,
+    });
   }
   const ratio = median(oursMedians) / median(baseMedians);
-  record({ group: "latency", metric: "median delay over the three durations", value: median(oursMedians), unit: "s", baseline: median(baseMedians), baselineLabel: "s fixed 2 s", ratio, target: "<= 0.25x", met: ratio <= 0.25 });
+  record({
+    group: "latency",
+    metric: "median delay over the three durations",
+    value: median(oursMedians),
+    unit: "s",
+    baseline: median(baseMedians),
+    baselineLabel: "s fixed 2 s",
+    ratio,
+    target: "<= 0.25x",
+    met: ratio <= 0.25,
+  });
   mock.restore();
 }
 
@@ -227,7 +338,12 @@ async function benchLocalEngine(count: number): Promise<void> {
   if (!existsSync(dir)) {
     await fsp.mkdir(dir, { recursive: true });
     const files = 8;
-    const line = curatedLineWriter({ sourceKey: "bench/facilities.ndjson", sourceVersion: "v1", ingestTime: "2026-11-27T00:00:00.000Z", uploadTime: "2026-11-27T00:00:00.000Z" });
+    const line = curatedLineWriter({
+      sourceKey: "bench/facilities.ndjson",
+      sourceVersion: "v1",
+      ingestTime: "2026-11-27T00:00:00.000Z",
+      uploadTime: "2026-11-27T00:00:00.000Z",
+    });
     for (let f = 0; f < files; f++) {
       const rows: string[] = [];
       for (let i = f; i < count; i += files) rows.push(line(facility(i) as unknown as Facility, i + 1, i));
@@ -247,7 +363,15 @@ async function benchLocalEngine(count: number): Promise<void> {
     for (const r of REPORTS) await engine.run({ name: r.name, sql: r.sql, params: bindParameters(r, context), token: r.name, deadline });
   });
   engine.close();
-  record({ group: "local-engine", metric: `three reports, ${count.toLocaleString("en-US")} facilities`, value: all, unit: "s", baseline: scan, baselineLabel: "s one scan", ratio: all / scan });
+  record({
+    group: "local-engine",
+    metric: `three reports, ${count.toLocaleString("en-US")} facilities`,
+    value: all,
+    unit: "s",
+    baseline: scan,
+    baselineLabel: "s one scan",
+    ratio: all / scan,
+  });
   record({ group: "local-engine", metric: "facilities per second (three reports)", value: count / all, unit: "facilities/s" });
 }
 
@@ -276,8 +400,26 @@ async function benchBurst(uploads: number, batchSize: number): Promise<void> {
   const queries = h.athena.started.length;
   const baseline = 3 * uploads;
   const allowed = Math.ceil(uploads / batchSize);
-  record({ group: "burst", metric: "report runs (one per batch)", value: runs, unit: "runs", baseline: uploads, baselineLabel: "runs, one per upload", ratio: runs / uploads, target: `<= ${allowed}`, met: runs <= allowed });
-  record({ group: "burst", metric: "Athena queries started (3 reports per run)", value: queries, unit: "queries", baseline, baselineLabel: "queries (2 DDL + 1 per upload)", ratio: queries / baseline });
+  record({
+    group: "burst",
+    metric: "report runs (one per batch)",
+    value: runs,
+    unit: "runs",
+    baseline: uploads,
+    baselineLabel: "runs, one per upload",
+    ratio: runs / uploads,
+    target: `<= ${allowed}`,
+    met: runs <= allowed,
+  });
+  record({
+    group: "burst",
+    metric: "Athena queries started (3 reports per run)",
+    value: queries,
+    unit: "queries",
+    baseline,
+    baselineLabel: "queries (2 DDL + 1 per upload)",
+    ratio: queries / baseline,
+  });
 }
 
 /**
@@ -287,7 +429,9 @@ async function benchBurst(uploads: number, batchSize: number): Promise<void> {
  * table's location, gzip counted compressed (the Athena twin measures it the same way).
  */
 async function benchHistoryGrowth(days: number, facilities: number): Promise<void> {
-  console.log(`\nHistory growth: ${days} daily snapshots of ${facilities.toLocaleString("en-US")} facilities under new keys; bytes a report query scans vs the original table over all of curated/`);
+  console.log(
+    `\nHistory growth: ${days} daily snapshots of ${facilities.toLocaleString("en-US")} facilities under new keys; bytes a report query scans vs the original table over all of curated/`,
+  );
   const store = new MemoryStore();
   const validate = createFacilityValidator();
   const base = Array.from({ length: facilities }, (_, i) => JSON.stringify(facility(i)));
@@ -306,7 +450,10 @@ async function benchHistoryGrowth(days: number, facilities: number): Promise<voi
     const key = `daily/facilities-${date.slice(0, 10)}.ndjson`;
     const body = Buffer.from(`${lines.join("\n")}\n`);
     const t0 = process.hrtime.bigint();
-    const result = await ingestObject({ key, version: "v1", lastModified: date, body: Readable.from([body]) }, { output: store, validate, maxRecordBytes: 1024 * 1024 });
+    const result = await ingestObject(
+      { key, version: "v1", lastModified: date, body: Readable.from([body]) },
+      { output: store, validate, maxRecordBytes: 1024 * 1024 },
+    );
     const t1 = process.hrtime.bigint();
     if (!result.curatedKey) throw new Error(`day ${day}: nothing curated`);
     await mergeCuratedObject(store, result.curatedKey);
@@ -319,9 +466,35 @@ async function benchHistoryGrowth(days: number, facilities: number): Promise<voi
   const scanned = sizeUnder(OUTPUT_LAYOUT.current);
   const history = sizeUnder(OUTPUT_LAYOUT.curated);
   const ratio = scanned / snapshotBytes;
-  record({ group: "history-growth", metric: `report query scan after day ${days} / one snapshot`, value: ratio, unit: "snapshots", baseline: history / snapshotBytes, baselineLabel: "snapshots, all of curated/", ratio: scanned / history, target: "<= 2", met: ratio <= 2 });
-  record({ group: "history-growth", metric: `bytes a report query scans after day ${days}`, value: scanned / MB, unit: "MB", baseline: history / MB, baselineLabel: "MB, all of curated/", ratio: scanned / history });
-  record({ group: "history-growth", metric: "current-state upkeep per snapshot (merge + fallback check)", value: upkeepSeconds / days, unit: "s", baseline: ingestSeconds / days, baselineLabel: "s ingest of the snapshot", ratio: upkeepSeconds / ingestSeconds });
+  record({
+    group: "history-growth",
+    metric: `report query scan after day ${days} / one snapshot`,
+    value: ratio,
+    unit: "snapshots",
+    baseline: history / snapshotBytes,
+    baselineLabel: "snapshots, all of curated/",
+    ratio: scanned / history,
+    target: "<= 2",
+    met: ratio <= 2,
+  });
+  record({
+    group: "history-growth",
+    metric: `bytes a report query scans after day ${days}`,
+    value: scanned / MB,
+    unit: "MB",
+    baseline: history / MB,
+    baselineLabel: "MB, all of curated/",
+    ratio: scanned / history,
+  });
+  record({
+    group: "history-growth",
+    metric: "current-state upkeep per snapshot (merge + fallback check)",
+    value: upkeepSeconds / days,
+    unit: "s",
+    baseline: ingestSeconds / days,
+    baselineLabel: "s ingest of the snapshot",
+    ratio: upkeepSeconds / ingestSeconds,
+  });
 }
 
 const configDefault = (key: string): number => Number(CONFIG_KEYS.find((k) => k.key === key)?.default);
@@ -334,9 +507,18 @@ async function benchTimeToReport(burst: number, windows: number[]): Promise<void
   const batchSize = configDefault("batchSize");
   const maxConcurrency = configDefault("maxConcurrency");
   const chosen = configDefault("batchWindowSeconds");
-  console.log(`\nTime to report: upload to latest updated, simulated clock; batchSize ${batchSize}, maxConcurrency ${maxConcurrency}, vs the original (S3 invokes per upload, 2 DDL + 1 query in turn, 2 s polling)`);
+  console.log(
+    `\nTime to report: upload to latest updated, simulated clock; batchSize ${batchSize}, maxConcurrency ${maxConcurrency}, vs the original (S3 invokes per upload, 2 DDL + 1 query in turn, 2 s polling)`,
+  );
   const costs = await measureCoreCosts(WORKLOAD.tableFacilities, WORKLOAD.uploadFacilities);
-  record({ group: "time-to-report", metric: `measured: ingest + merge of one ${WORKLOAD.uploadFacilities}-facility upload`, value: costs.ingestMs + costs.mergeMs, unit: "ms", baseline: costs.ingestMs, baselineLabel: "ms ingest alone" });
+  record({
+    group: "time-to-report",
+    metric: `measured: ingest + merge of one ${WORKLOAD.uploadFacilities}-facility upload`,
+    value: costs.ingestMs + costs.mergeMs,
+    unit: "ms",
+    baseline: costs.ingestMs,
+    baselineLabel: "ms ingest alone",
+  });
   // Single upload: 20 trials at different phases (the original's polling grid and Athena's finish time align differently).
   const singles = Array.from({ length: 20 }, (_, k) => [k * 97]);
   const burstTimes = Array.from({ length: burst }, (_, i) => (i * WORKLOAD.burstSpreadMs) / burst);
@@ -351,15 +533,53 @@ async function benchTimeToReport(burst: number, windows: number[]): Promise<void
     }
     const p50 = percentile(ours, 50) / 1000;
     const b50 = percentile(base, 50) / 1000;
-    record({ group: "time-to-report", metric: `${label}one upload, quiet: p50`, value: p50, unit: "s", baseline: b50, baselineLabel: "s original", ratio: p50 / b50, target: "<= 1x", met: p50 <= b50 });
+    record({
+      group: "time-to-report",
+      metric: `${label}one upload, quiet: p50`,
+      value: p50,
+      unit: "s",
+      baseline: b50,
+      baselineLabel: "s original",
+      ratio: p50 / b50,
+      target: "<= 1x",
+      met: p50 <= b50,
+    });
     if (!withBurst) return;
     const o = await simulateCurrent(scenario(burstTimes), m, costs);
     const b = await simulateOriginal(burstTimes, m);
     const p95 = percentile(o.latencies, 95) / 1000;
     const b95 = percentile(b.latencies, 95) / 1000;
-    record({ group: "time-to-report", metric: `${label}burst of ${burst}: p50`, value: percentile(o.latencies, 50) / 1000, unit: "s", baseline: percentile(b.latencies, 50) / 1000, baselineLabel: "s original", ratio: percentile(o.latencies, 50) / percentile(b.latencies, 50) });
-    record({ group: "time-to-report", metric: `${label}burst of ${burst}: p95`, value: p95, unit: "s", baseline: b95, baselineLabel: "s original", ratio: p95 / b95, target: "<= 0.5x", met: p95 <= 0.5 * b95 });
-    record({ group: "time-to-report", metric: `${label}burst of ${burst}: Athena queries`, value: o.queries, unit: "queries", baseline: b.queries, baselineLabel: "queries original", ratio: o.queries / b.queries, target: `<= ${allowed}`, met: o.queries <= allowed });
+    record({
+      group: "time-to-report",
+      metric: `${label}burst of ${burst}: p50`,
+      value: percentile(o.latencies, 50) / 1000,
+      unit: "s",
+      baseline: percentile(b.latencies, 50) / 1000,
+      baselineLabel: "s original",
+      ratio: percentile(o.latencies, 50) / percentile(b.latencies, 50),
+    });
+    record({
+      group: "time-to-report",
+      metric: `${label}burst of ${burst}: p95`,
+      value: p95,
+      unit: "s",
+      baseline: b95,
+      baselineLabel: "s original",
+      ratio: p95 / b95,
+      target: "<= 0.5x",
+      met: p95 <= 0.5 * b95,
+    });
+    record({
+      group: "time-to-report",
+      metric: `${label}burst of ${burst}: Athena queries`,
+      value: o.queries,
+      unit: "queries",
+      baseline: b.queries,
+      baselineLabel: "queries original",
+      ratio: o.queries / b.queries,
+      target: `<= ${allowed}`,
+      met: o.queries <= allowed,
+    });
   };
   await one(DEFAULT_MODEL, `window ${chosen} s (default): `, chosen, true);
   for (const w of windows.filter((x) => x !== chosen)) await one(DEFAULT_MODEL, `window ${w} s: `, w, true);
@@ -368,13 +588,31 @@ async function benchTimeToReport(burst: number, windows: number[]): Promise<void
 
 /** Peak RSS of one child process (bench/memory-child.ts, compiled) or of a command under /usr/bin/time -v. */
 async function benchMemory(reportRows: number, cliBytes: number): Promise<void> {
-  console.log(`\nMemory: peak RSS writing a ${reportRows.toLocaleString("en-US")}-row report, and of the local CLI on a ${(cliBytes / 1e6).toFixed(0)} MB input`);
+  console.log(
+    `\nMemory: peak RSS writing a ${reportRows.toLocaleString("en-US")}-row report, and of the local CLI on a ${(cliBytes / 1e6).toFixed(0)} MB input`,
+  );
   if (!existsSync(path.join(BUILD, "bench/memory-child.js")) || !existsSync(path.join(BUILD, "handler/reports/facility-metrics.sql"))) compile();
-  const mem = (mode: string, n: number) => JSON.parse(child(path.join(BUILD, "bench/memory-child.js"), [mode, String(n)]).trim().split("\n").pop()!) as { peakRssMb: number; rows: number };
+  const mem = (mode: string, n: number) =>
+    JSON.parse(
+      child(path.join(BUILD, "bench/memory-child.js"), [mode, String(n)])
+        .trim()
+        .split("\n")
+        .pop()!,
+    ) as { peakRssMb: number; rows: number };
   const loaded = mem("load", 0).peakRssMb;
   const report = mem("report", reportRows);
   const materialized = mem("materialize", reportRows).peakRssMb;
-  record({ group: "memory", metric: `report of ${reportRows.toLocaleString("en-US")} rows: peak RSS`, value: report.peakRssMb, unit: "MB", baseline: materialized, baselineLabel: "MB rows materialized", ratio: report.peakRssMb / materialized, target: "<= 256 MB", met: report.peakRssMb <= 256 && report.rows === reportRows });
+  record({
+    group: "memory",
+    metric: `report of ${reportRows.toLocaleString("en-US")} rows: peak RSS`,
+    value: report.peakRssMb,
+    unit: "MB",
+    baseline: materialized,
+    baselineLabel: "MB rows materialized",
+    ratio: report.peakRssMb / materialized,
+    target: "<= 256 MB",
+    met: report.peakRssMb <= 256 && report.rows === reportRows,
+  });
   record({ group: "memory", metric: "same process, modules loaded only", value: loaded, unit: "MB" });
 
   const input = path.join(DATA, `facilities-${cliBytes}.ndjson`);
@@ -388,33 +626,63 @@ async function benchMemory(reportRows: number, cliBytes: number): Promise<void> 
   // Peak RSS from /usr/bin/time -v (stderr); the command's stdout goes to `stdoutFile`.
   const stdoutFile = path.join(DATA, "cli-stdout.json");
   const peakOf = (args: string[]) => {
-    const res = execFileSync("sh", ["-c", `out="$1"; shift; /usr/bin/time -v "$@" 2>&1 >"$out" | grep "Maximum resident" ; exit 0`, "sh", stdoutFile, ...args], { cwd: root, encoding: "utf8" });
+    const res = execFileSync(
+      "sh",
+      ["-c", `out="$1"; shift; /usr/bin/time -v "$@" 2>&1 >"$out" | grep "Maximum resident" ; exit 0`, "sh", stdoutFile, ...args],
+      { cwd: root, encoding: "utf8" },
+    );
     return Number(/(\d+)\s*$/.exec(res.trim())?.[1] ?? "0") / 1024;
   };
   const cli = peakOf([process.execPath, "handler/local/bin.js", input, "--out", out, "--as-of", "2026-11-27", "--json"]);
   let failure: string;
   try {
     const summary = JSON.parse(readFileSync(stdoutFile, "utf8")) as { exit_code?: number; files?: Array<{ error?: string }>; report_error?: string | null };
-    failure = summary.exit_code === 0 ? "" : summary.files?.find((f) => f.error)?.error ?? summary.report_error ?? `exit ${summary.exit_code}`;
+    failure = summary.exit_code === 0 ? "" : (summary.files?.find((f) => f.error)?.error ?? summary.report_error ?? `exit ${summary.exit_code}`);
   } catch {
     failure = "no --json summary";
   }
   if (failure) console.log(`  the CLI run failed: ${failure}`);
-  const bare = peakOf([process.execPath, "-e", "require('ts-node').register({transpileOnly:true}); require('./handler/local/cli'); require('@duckdb/node-api')"]);
-  record({ group: "memory", metric: `local CLI, ${(cliBytes / 1e6).toFixed(0)} MB NDJSON: peak RSS${failure ? " (run FAILED)" : ""}`, value: cli, unit: "MB", baseline: bare, baselineLabel: "MB CLI modules loaded", ratio: cli / bare, target: "<= 512 MB", met: cli <= 512 && !failure });
+  const bare = peakOf([
+    process.execPath,
+    "-e",
+    "require('ts-node').register({transpileOnly:true}); require('./handler/local/cli'); require('@duckdb/node-api')",
+  ]);
+  record({
+    group: "memory",
+    metric: `local CLI, ${(cliBytes / 1e6).toFixed(0)} MB NDJSON: peak RSS${failure ? " (run FAILED)" : ""}`,
+    value: cli,
+    unit: "MB",
+    baseline: bare,
+    baselineLabel: "MB CLI modules loaded",
+    ratio: cli / bare,
+    target: "<= 512 MB",
+    met: cli <= 512 && !failure,
+  });
   await fsp.rm(out, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { full: { type: "boolean" }, smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseArgs({
+    options: {
+      full: { type: "boolean" },
+      smoke: { type: "boolean" },
+      only: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   if (values.help) {
-    console.log("Usage: npm run bench [-- --full | --smoke] [--out FILE] [--only GROUP,...]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs\n  --only:  run only these groups (ingest, validator, cold-start, latency, local-engine, burst, history-growth, time-to-report, memory)");
+    console.log(
+      "Usage: npm run bench [-- --full | --smoke] [--out FILE] [--only GROUP,...]\n  default: 10 MB and 100 MB inputs, 1M facilities (under ten minutes)\n  --full:  adds 1 GB inputs\n  --smoke: tiny inputs, to check the harness runs\n  --only:  run only these groups (ingest, validator, cold-start, latency, local-engine, burst, history-growth, time-to-report, memory)",
+    );
     return;
   }
   const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
   await fsp.mkdir(DATA, { recursive: true });
   const started = Date.now();
-  console.log(`Benchmarks (${mode}) on ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`);
+  console.log(
+    `Benchmarks (${mode}) on ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`,
+  );
   const only = values.only?.split(",").map((g) => g.trim());
   const wanted = (group: string) => !only || only.includes(group);
   if (wanted("ingest")) await benchIngest(mode === "smoke" ? [1e6] : mode === "full" ? [10e6, 100e6, 1000e6] : [10e6, 100e6]);
@@ -427,15 +695,30 @@ async function main(): Promise<void> {
   if (wanted("time-to-report")) await benchTimeToReport(mode === "smoke" ? 50 : 1_000, mode === "smoke" ? [] : [0, 5, 10, 20]);
   if (wanted("memory")) await benchMemory(mode === "smoke" ? 10_000 : 1_000_000, mode === "smoke" ? 5e6 : 300e6);
   const out = values.out ?? path.join(root, "bench/results.json");
-  writeFileSync(out, `${JSON.stringify({
-    mode,
-    date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 1024 ** 3), node: process.version, platform: `${os.platform()} ${os.arch()}` },
-    seconds: Math.round((Date.now() - started) / 1000),
-    results,
-  }, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify(
+      {
+        mode,
+        date: new Date().toISOString(),
+        machine: {
+          cpus: os.cpus().length,
+          model: os.cpus()[0]?.model,
+          memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+          node: process.version,
+          platform: `${os.platform()} ${os.arch()}`,
+        },
+        seconds: Math.round((Date.now() - started) / 1000),
+        results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   const missed = results.filter((r) => r.met === false);
-  console.log(`\n${results.length} figures in ${Math.round((Date.now() - started) / 1000)} s, written to ${path.relative(process.cwd(), out)}; targets missed: ${missed.length ? missed.map((r) => `${r.group}: ${r.metric}`).join("; ") : "none"}`);
+  console.log(
+    `\n${results.length} figures in ${Math.round((Date.now() - started) / 1000)} s, written to ${path.relative(process.cwd(), out)}; targets missed: ${missed.length ? missed.map((r) => `${r.group}: ${r.metric}`).join("; ") : "none"}`,
+  );
 }
 
 main().catch((e) => {

@@ -128,26 +128,64 @@ const silent: Telemetry = { info() {}, warn() {}, error() {}, count() {}, millis
 function simStore(clock: SimClock, m: LatencyModel): OutputStore {
   const rt = () => clock.sleep(m.s3RequestMs);
   return {
-    async put() { await rt(); },
-    async putStream(_k, body) { for await (const chunk of body) void chunk; await rt(); },
-    async *stream(): AsyncIterable<Uint8Array> { await rt(); yield Buffer.from("{}"); },
-    async delete() { await rt(); },
-    async list(): Promise<ListedObject[]> { await rt(); return []; },
+    async put() {
+      await rt();
+    },
+    async putStream(_k, body) {
+      for await (const chunk of body) void chunk;
+      await rt();
+    },
+    async *stream(): AsyncIterable<Uint8Array> {
+      await rt();
+      yield Buffer.from("{}");
+    },
+    async delete() {
+      await rt();
+    },
+    async list(): Promise<ListedObject[]> {
+      await rt();
+      return [];
+    },
     // Read the current stamp, then a conditional PUT.
-    async replaceIfNewer() { await rt(); await rt(); return true; },
-    async read() { await rt(); return undefined; },
-    async putIfUnchanged() { await rt(); return true; },
+    async replaceIfNewer() {
+      await rt();
+      await rt();
+      return true;
+    },
+    async read() {
+      await rt();
+      return undefined;
+    },
+    async putIfUnchanged() {
+      await rt();
+      return true;
+    },
   };
 }
 
 /** Measured core costs (ms) with the real code on an in-memory store. */
-export interface CoreCosts { ingestMs: number; mergeMs: number }
+export interface CoreCosts {
+  ingestMs: number;
+  mergeMs: number;
+}
 
 export async function measureCoreCosts(tableFacilities: number, uploadFacilities: number, samples = 5): Promise<CoreCosts> {
   const store = new MemoryStore();
   const validate = createFacilityValidator();
-  const body = (from: number, n: number) => Buffer.from(`${Array.from({ length: n }, (_, i) => JSON.stringify(facility((from + i) % tableFacilities))).join("\n")}\n`);
-  const ingest = async (key: string, b: Buffer) => ingestObject({ key, version: "v1", lastModified: "2026-11-27T00:00:00.000Z", body: (async function* () { yield b; })() }, { output: store, validate, maxRecordBytes: 1 << 20 });
+  const body = (from: number, n: number) =>
+    Buffer.from(`${Array.from({ length: n }, (_, i) => JSON.stringify(facility((from + i) % tableFacilities))).join("\n")}\n`);
+  const ingest = async (key: string, b: Buffer) =>
+    ingestObject(
+      {
+        key,
+        version: "v1",
+        lastModified: "2026-11-27T00:00:00.000Z",
+        body: (async function* () {
+          yield b;
+        })(),
+      },
+      { output: store, validate, maxRecordBytes: 1 << 20 },
+    );
   const base = await ingest("table/base.ndjson", body(0, tableFacilities));
   if (base.curatedKey) await mergeCuratedObject(store, base.curatedKey);
   const ingestTimes: number[] = [];
@@ -195,7 +233,13 @@ export async function simulateCurrent(s: Scenario, m: LatencyModel, costs: CoreC
     await clock.sleep(m.athenaApiMs);
     const q = athena.queries.get(input.QueryExecutionId ?? "");
     const state = q && clock.now >= q.done ? "SUCCEEDED" : "RUNNING";
-    return { QueryExecution: { QueryExecutionId: input.QueryExecutionId, Status: { State: state, SubmissionDateTime: new Date(q?.submitted ?? 0) }, Statistics: { DataScannedInBytes: q?.bytes } } };
+    return {
+      QueryExecution: {
+        QueryExecutionId: input.QueryExecutionId,
+        Status: { State: state, SubmissionDateTime: new Date(q?.submitted ?? 0) },
+        Statistics: { DataScannedInBytes: q?.bytes },
+      },
+    };
   });
   mock.on(GetQueryResultsCommand).callsFake(async (input: { QueryExecutionId?: string; NextToken?: string }) => {
     await clock.sleep(m.athenaApiMs);
@@ -291,11 +335,13 @@ export async function simulateOriginal(uploads: number[], m: LatencyModel): Prom
     await clock.sleep(2 * m.s3RequestMs); // JSON, then CSV
     latencies.push(clock.now - at);
   };
-  const all = Promise.all(sorted.map(async (at) => {
-    await clock.sleep(at);
-    uploaded++;
-    return invocation(at);
-  }));
+  const all = Promise.all(
+    sorted.map(async (at) => {
+      await clock.sleep(at);
+      uploaded++;
+      return invocation(at);
+    }),
+  );
   await clock.run();
   await all;
   return { latencies, queries: athena.started };

@@ -10,9 +10,7 @@ export const SUPPORTED_RUNTIMES = ["nodejs22.x", "nodejs24.x"] as const;
 export type LambdaRuntime = (typeof SUPPORTED_RUNTIMES)[number];
 
 /** The values CloudWatch Logs accepts for a log group's retention. */
-export const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-] as const;
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 export interface PipelineConfig {
   /** Explicit bucket names; undefined means "auto-named per stack". */
@@ -98,31 +96,78 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
   spec("lambdaMemoryMb", "integer", 1024, "Processor memory in MB.", between(128, 10240)),
   spec("lambdaTimeoutSeconds", "integer", 300, "Processor timeout in seconds. Reports stop polling Athena before it and retry later.", between(1, 900)),
   spec("batchSize", "integer", 10, "Upload events per processor invocation (one report run per batch).", between(1, 10000)),
-  spec("batchWindowSeconds", "integer", 2, "Seconds the queue gathers events before invoking the processor. 2: on the time-to-report model a lone upload then reaches its reports sooner than the original design (6.6 s vs 8.2 s p50), and a burst still forms full batches (0 s splits it into more queries); see BENCHMARKS.md.", between(0, 300)),
+  spec(
+    "batchWindowSeconds",
+    "integer",
+    2,
+    "Seconds the queue gathers events before invoking the processor. 2: on the time-to-report model a lone upload then reaches its reports sooner than the original design (6.6 s vs 8.2 s p50), and a burst still forms full batches (0 s splits it into more queries); see BENCHMARKS.md.",
+    between(0, 300),
+  ),
   spec("maxConcurrency", "integer", 2, "Most processor invocations the queue runs at once (bounds concurrent Athena queries).", between(2, 1000)),
   spec("athenaBytesScannedCutoffMb", "integer", 1024, "Athena cancels any query that would scan more than this many MB.", {
     allowed: "10 or more",
     check: (n) => (n >= 10 ? undefined : "an integer of at least 10 (Athena's minimum cutoff is 10 MB)"),
   }),
-  spec("bytesScannedAlarmPercent", "integer", 80, "Alarm when one report query scans more than this percentage of athenaBytesScannedCutoffMb: a warning before the cutoff cancels reports.", between(1, 100)),
-  spec("reportSchedule", "string", "cron(0 5 * * ? *)", "When EventBridge Scheduler reruns the reports without an upload (UTC), so date-dependent reports stay current. `off`: no schedule.", {
-    allowed: "`cron(...)` or `rate(...)`, or `off`",
-    check: (v: string) => (v === "off" || /^(cron|rate)\([^()]+\)$/.test(v) ? undefined : "an EventBridge Scheduler expression like cron(0 5 * * ? *) or rate(12 hours), or off"),
-  }),
+  spec(
+    "bytesScannedAlarmPercent",
+    "integer",
+    80,
+    "Alarm when one report query scans more than this percentage of athenaBytesScannedCutoffMb: a warning before the cutoff cancels reports.",
+    between(1, 100),
+  ),
+  spec(
+    "reportSchedule",
+    "string",
+    "cron(0 5 * * ? *)",
+    "When EventBridge Scheduler reruns the reports without an upload (UTC), so date-dependent reports stay current. `off`: no schedule.",
+    {
+      allowed: "`cron(...)` or `rate(...)`, or `off`",
+      check: (v: string) =>
+        v === "off" || /^(cron|rate)\([^()]+\)$/.test(v) ? undefined : "an EventBridge Scheduler expression like cron(0 5 * * ? *) or rate(12 hours), or off",
+    },
+  ),
   spec("expiringWithinMonths", "integer", 6, "The expiring-accreditations report looks this many months ahead.", between(1, 120)),
-  spec("maxRecordBytes", "integer", 1048576, "Largest single record (or NDJSON line) accepted, in bytes; larger ones are quarantined.", between(1024, 16777216)),
-  spec("logRetentionDays", "integer", 90, "Retention of the processor's log group, in days.", oneOf<number>(LOG_RETENTION_DAYS, "a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653")),
-  spec("alarmEmail", "string", "", "Email address subscribed to the alarm topic. Empty: no subscription.",
-    matching(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "an email address", "an email address like ops@example.org")),
-  spec("oldestUploadAgeAlarmSeconds", "integer", 0, "Alarm when the oldest upload event (waiting or in flight) is older than this. 0: the longest legitimate wait, derived from the batching window, timeout, retries and retry backoff; a smaller value would fire on ordinary retries and is rejected.", {
-    allowed: "0 (automatic) or 60 to 1209600, and at least the longest legitimate wait",
-    check: (n) => (n === 0 || (n >= 60 && n <= 1209600) ? undefined : "0 (automatic) or an integer from 60 to 1209600"),
-  }),
+  spec(
+    "maxRecordBytes",
+    "integer",
+    1048576,
+    "Largest single record (or NDJSON line) accepted, in bytes; larger ones are quarantined.",
+    between(1024, 16777216),
+  ),
+  spec(
+    "logRetentionDays",
+    "integer",
+    90,
+    "Retention of the processor's log group, in days.",
+    oneOf<number>(LOG_RETENTION_DAYS, "a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653"),
+  ),
+  spec(
+    "alarmEmail",
+    "string",
+    "",
+    "Email address subscribed to the alarm topic. Empty: no subscription.",
+    matching(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "an email address", "an email address like ops@example.org"),
+  ),
+  spec(
+    "oldestUploadAgeAlarmSeconds",
+    "integer",
+    0,
+    "Alarm when the oldest upload event (waiting or in flight) is older than this. 0: the longest legitimate wait, derived from the batching window, timeout, retries and retry backoff; a smaller value would fire on ordinary retries and is rejected.",
+    {
+      allowed: "0 (automatic) or 60 to 1209600, and at least the longest legitimate wait",
+      check: (n) => (n === 0 || (n >= 60 && n <= 1209600) ? undefined : "0 (automatic) or an integer from 60 to 1209600"),
+    },
+  ),
   spec("scratchExpirationDays", "integer", 7, "Days before Athena's scratch results are deleted.", between(1, 365)),
   spec("noncurrentVersionExpirationDays", "integer", 90, "Days before overwritten or deleted object versions are removed.", between(1, 3650)),
   spec("enableVpc", "boolean", false, "Run the processor in a private VPC with no internet route (S3 gateway, Athena and SQS interface endpoints)."),
-  spec("dataClassification", "string", "phi", "Value of the data-classification tag on every resource.",
-    matching(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits, hyphens; at most 63", "lowercase letters, digits and hyphens, at most 63 characters")),
+  spec(
+    "dataClassification",
+    "string",
+    "phi",
+    "Value of the data-classification tag on every resource.",
+    matching(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits, hyphens; at most 63", "lowercase letters, digits and hyphens, at most 63 characters"),
+  ),
 ];
 
 /**
@@ -131,12 +176,14 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
  */
 export class ConfigError extends pulumi.RunError {
   constructor(readonly problems: readonly string[]) {
-    super([
-      "Invalid stack configuration:",
-      ...problems.map((p) => `  - ${p}`),
-      "Set a value with `pulumi config set <key> <value>` (`--type int` for integers, `--type bool` for booleans),",
-      "remove one with `pulumi config rm <key>`. Every key, its type and allowed values: README, \"Config reference\".",
-    ].join("\n"));
+    super(
+      [
+        "Invalid stack configuration:",
+        ...problems.map((p) => `  - ${p}`),
+        "Set a value with `pulumi config set <key> <value>` (`--type int` for integers, `--type bool` for booleans),",
+        'remove one with `pulumi config rm <key>`. Every key, its type and allowed values: README, "Config reference".',
+      ].join("\n"),
+    );
     this.name = "ConfigError";
   }
 }
@@ -154,9 +201,11 @@ export function parseConfig(read: (key: string) => string | undefined, project: 
   const known = CONFIG_KEYS.map((s) => s.key as string);
   for (const key of setKeys.filter((k) => !known.includes(k))) {
     const near = CONFIG_KEYS.find((s) => s.key === closestKey(key, known));
-    problems.push(near
-      ? `${project}:${key} is not a setting of this program; did you mean ${near.key}? (\`pulumi config rm ${key}\`, then \`${setCommand(near)}\`)`
-      : `${project}:${key} is not a setting of this program (\`pulumi config rm ${key}\`); the settings are ${known.join(", ")}`);
+    problems.push(
+      near
+        ? `${project}:${key} is not a setting of this program; did you mean ${near.key}? (\`pulumi config rm ${key}\`, then \`${setCommand(near)}\`)`
+        : `${project}:${key} is not a setting of this program (\`pulumi config rm ${key}\`); the settings are ${known.join(", ")}`,
+    );
   }
   const values: Partial<Record<keyof PipelineConfig, Value | undefined>> = {};
   for (const s of CONFIG_KEYS) {
@@ -194,7 +243,9 @@ export function parseConfig(read: (key: string) => string | undefined, project: 
     if (config.oldestUploadAgeAlarmSeconds === 0) {
       config.oldestUploadAgeAlarmSeconds = Math.ceil(longest / 60) * 60;
     } else if (config.oldestUploadAgeAlarmSeconds !== undefined && config.oldestUploadAgeAlarmSeconds < longest) {
-      problems.push(`${project}:oldestUploadAgeAlarmSeconds = ${config.oldestUploadAgeAlarmSeconds} is below ${longest} s, the longest an upload can legitimately take with these settings (it would fire on ordinary retries): set at least ${longest}, or 0 for automatic`);
+      problems.push(
+        `${project}:oldestUploadAgeAlarmSeconds = ${config.oldestUploadAgeAlarmSeconds} is below ${longest} s, the longest an upload can legitimately take with these settings (it would fire on ordinary retries): set at least ${longest}, or 0 for automatic`,
+      );
     }
   }
   const named = [config.rawBucketName, config.outputBucketName, config.accessLogBucketName].filter((n) => n !== undefined);
@@ -272,6 +323,8 @@ export function loadConfig(): PipelineConfig {
   const config = new pulumi.Config();
   const project = pulumi.getProject();
   const prefix = `${project}:`;
-  const setKeys = Object.keys(pulumi.runtime.allConfig()).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  const setKeys = Object.keys(pulumi.runtime.allConfig())
+    .filter((k) => k.startsWith(prefix))
+    .map((k) => k.slice(prefix.length));
   return parseConfig((key) => config.get(key), project, setKeys);
 }

@@ -24,8 +24,8 @@ export function subnetsOffering(service: string, offeredZones: string[], subnets
     const zonesOf = [...new Set(subnets.map((s) => s.availabilityZone))].sort();
     throw new Error(
       `VPC endpoint service ${service} is offered in ${[...offeredZones].sort().join(", ") || "no availability zone"}, ` +
-      `but the processor's subnets are in ${zonesOf.join(", ") || "no availability zone"}: no subnet can hold its interface endpoint. ` +
-      `Place the network in zones the service offers (aws ec2 describe-vpc-endpoint-services --service-names ${service}), or turn off enableVpc.`,
+        `but the processor's subnets are in ${zonesOf.join(", ") || "no availability zone"}: no subnet can hold its interface endpoint. ` +
+        `Place the network in zones the service offers (aws ec2 describe-vpc-endpoint-services --service-names ${service}), or turn off enableVpc.`,
     );
   }
   return usable;
@@ -46,55 +46,78 @@ export class Network extends pulumi.ComponentResource {
     const child = { parent: this };
     const region = aws.getRegionOutput({}, child).region;
 
-    this.vpc = new awsx.ec2.Vpc(`${name}-vpc`, {
-      cidrBlock: VPC_CIDR,
-      numberOfAvailabilityZones: 2,
-      natGateways: { strategy: "None" },
-      subnetStrategy: "Auto",
-      subnetSpecs: [{ type: "Isolated", cidrMask: 24 }],
-      enableDnsHostnames: true,
-      enableDnsSupport: true,
-    }, child);
+    this.vpc = new awsx.ec2.Vpc(
+      `${name}-vpc`,
+      {
+        cidrBlock: VPC_CIDR,
+        numberOfAvailabilityZones: 2,
+        natGateways: { strategy: "None" },
+        subnetStrategy: "Auto",
+        subnetSpecs: [{ type: "Isolated", cidrMask: 24 }],
+        enableDnsHostnames: true,
+        enableDnsSupport: true,
+      },
+      child,
+    );
     this.subnetIds = this.vpc.isolatedSubnetIds;
     const vpcId = this.vpc.vpcId;
 
-    const s3 = new aws.ec2.VpcEndpoint(`${name}-s3`, {
-      vpcId,
-      serviceName: pulumi.interpolate`com.amazonaws.${region}.s3`,
-      vpcEndpointType: "Gateway",
-      routeTableIds: aws.ec2.getRouteTablesOutput({ vpcId }, child).ids,
-    }, child);
+    const s3 = new aws.ec2.VpcEndpoint(
+      `${name}-s3`,
+      {
+        vpcId,
+        serviceName: pulumi.interpolate`com.amazonaws.${region}.s3`,
+        vpcEndpointType: "Gateway",
+        routeTableIds: aws.ec2.getRouteTablesOutput({ vpcId }, child).ids,
+      },
+      child,
+    );
 
-    this.functionSecurityGroup = new aws.ec2.SecurityGroup(`${name}-fn`, {
-      vpcId,
-      description: "Processor: HTTPS to the VPC endpoints only",
-      egress: [
-        { protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: [VPC_CIDR], description: "Interface endpoints" },
-        { protocol: "tcp", fromPort: 443, toPort: 443, prefixListIds: [s3.prefixListId], description: "S3 gateway endpoint" },
-      ],
-    }, child);
+    this.functionSecurityGroup = new aws.ec2.SecurityGroup(
+      `${name}-fn`,
+      {
+        vpcId,
+        description: "Processor: HTTPS to the VPC endpoints only",
+        egress: [
+          { protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: [VPC_CIDR], description: "Interface endpoints" },
+          { protocol: "tcp", fromPort: 443, toPort: 443, prefixListIds: [s3.prefixListId], description: "S3 gateway endpoint" },
+        ],
+      },
+      child,
+    );
 
-    const endpointGroup = new aws.ec2.SecurityGroup(`${name}-endpoints`, {
-      vpcId,
-      description: "Interface endpoints: HTTPS from the processor only",
-      ingress: [{ protocol: "tcp", fromPort: 443, toPort: 443, securityGroups: [this.functionSecurityGroup.id], description: "Processor" }],
-    }, child);
+    const endpointGroup = new aws.ec2.SecurityGroup(
+      `${name}-endpoints`,
+      {
+        vpcId,
+        description: "Interface endpoints: HTTPS from the processor only",
+        ingress: [{ protocol: "tcp", fromPort: 443, toPort: 443, securityGroups: [this.functionSecurityGroup.id], description: "Processor" }],
+      },
+      child,
+    );
 
     // Interface endpoints exist only in some availability zones of a region (DescribeVpcEndpointServices
     // lists them per service as AvailabilityZones), and AWS refuses an endpoint subnet in any other zone.
     // So each endpoint gets only the subnets whose zone its service lists.
-    const subnets = this.subnetIds.apply((ids) => pulumi.all(ids.map((id) => aws.ec2.getSubnetOutput({ id }, child)
-      .apply((s) => ({ id, availabilityZone: s.availabilityZone })))));
+    const subnets = this.subnetIds.apply((ids) =>
+      pulumi.all(ids.map((id) => aws.ec2.getSubnetOutput({ id }, child).apply((s) => ({ id, availabilityZone: s.availabilityZone })))),
+    );
     for (const service of INTERFACE_SERVICES) {
       const offered = aws.ec2.getVpcEndpointServiceOutput({ service, serviceType: "Interface" }, child);
-      new aws.ec2.VpcEndpoint(`${name}-${service}`, {
-        vpcId,
-        serviceName: offered.serviceName,
-        vpcEndpointType: "Interface",
-        privateDnsEnabled: true,
-        subnetIds: pulumi.all([offered.serviceName, offered.availabilityZones, subnets]).apply(([serviceName, zones, all]) => subnetsOffering(serviceName, zones, all)),
-        securityGroupIds: [endpointGroup.id],
-      }, child);
+      new aws.ec2.VpcEndpoint(
+        `${name}-${service}`,
+        {
+          vpcId,
+          serviceName: offered.serviceName,
+          vpcEndpointType: "Interface",
+          privateDnsEnabled: true,
+          subnetIds: pulumi
+            .all([offered.serviceName, offered.availabilityZones, subnets])
+            .apply(([serviceName, zones, all]) => subnetsOffering(serviceName, zones, all)),
+          securityGroupIds: [endpointGroup.id],
+        },
+        child,
+      );
     }
 
     this.registerOutputs({ vpcId, subnetIds: this.subnetIds });

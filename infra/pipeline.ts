@@ -30,27 +30,39 @@ export class FacilityPipeline extends pulumi.ComponentResource {
 
     this.key = new DataKey(`${name}-data`, { retainOnDelete: !config.forceDestroy }, child);
 
-    this.accessLogBucket = new SecureBucket(`${name}-access-logs`, {
-      ...common,
-      bucketName: config.accessLogBucketName,
-      extraStatements: "later",
-    }, child);
+    this.accessLogBucket = new SecureBucket(
+      `${name}-access-logs`,
+      {
+        ...common,
+        bucketName: config.accessLogBucketName,
+        extraStatements: "later",
+      },
+      child,
+    );
     const logTo = (prefix: string) => ({ bucket: this.accessLogBucket.name, prefix });
 
-    this.rawBucket = new SecureBucket(`${name}-raw`, {
-      ...common,
-      bucketName: config.rawBucketName,
-      kmsKeyArn: this.key.arn,
-      accessLogs: logTo("raw/"),
-    }, child);
+    this.rawBucket = new SecureBucket(
+      `${name}-raw`,
+      {
+        ...common,
+        bucketName: config.rawBucketName,
+        kmsKeyArn: this.key.arn,
+        accessLogs: logTo("raw/"),
+      },
+      child,
+    );
 
-    this.outputBucket = new SecureBucket(`${name}-output`, {
-      ...common,
-      bucketName: config.outputBucketName,
-      kmsKeyArn: this.key.arn,
-      expiringPrefixes: [{ prefix: OUTPUT_LAYOUT.athenaScratch, days: config.scratchExpirationDays }],
-      accessLogs: logTo("output/"),
-    }, child);
+    this.outputBucket = new SecureBucket(
+      `${name}-output`,
+      {
+        ...common,
+        bucketName: config.outputBucketName,
+        kmsKeyArn: this.key.arn,
+        expiringPrefixes: [{ prefix: OUTPUT_LAYOUT.athenaScratch, days: config.scratchExpirationDays }],
+        accessLogs: logTo("output/"),
+      },
+      child,
+    );
 
     const identity = aws.getCallerIdentityOutput({}, child);
     this.accessLogBucket.createPolicy([
@@ -76,53 +88,65 @@ export class FacilityPipeline extends pulumi.ComponentResource {
       logGroupArns: [logGroupArn],
     });
 
-    this.catalog = new Catalog(`${name}-catalog`, {
-      outputBucketName: this.outputBucket.name,
-      kmsKeyArn: this.key.arn,
-      bytesScannedCutoffMb: config.athenaBytesScannedCutoffMb,
-      forceDestroy: config.forceDestroy,
-    }, child);
+    this.catalog = new Catalog(
+      `${name}-catalog`,
+      {
+        outputBucketName: this.outputBucket.name,
+        kmsKeyArn: this.key.arn,
+        bytesScannedCutoffMb: config.athenaBytesScannedCutoffMb,
+        forceDestroy: config.forceDestroy,
+      },
+      child,
+    );
 
     this.network = config.enableVpc ? new Network(`${name}-network`, child) : undefined;
 
-    this.processor = new Processor(`${name}-processor`, {
-      rawBucket: this.rawBucket,
-      outputBucket: this.outputBucket,
-      kmsKeyArn: this.key.arn,
-      keyPolicy,
-      workgroup: this.catalog.workgroup,
-      database: this.catalog.database.name,
-      table: this.catalog.table.name,
-      logGroupName,
-      logRetentionDays: config.logRetentionDays,
-      runtime: config.lambdaRuntime,
-      memoryMb: config.lambdaMemoryMb,
-      timeoutSeconds: config.lambdaTimeoutSeconds,
-      maxRetries: config.maxRetries,
-      batchSize: config.batchSize,
-      batchWindowSeconds: config.batchWindowSeconds,
-      maxConcurrency: config.maxConcurrency,
-      expiringWithinMonths: config.expiringWithinMonths,
-      maxRecordBytes: config.maxRecordBytes,
-      reportSchedule: config.reportSchedule,
-      network: this.network && {
-        subnetIds: this.network.subnetIds,
-        securityGroupIds: [this.network.functionSecurityGroup.id],
+    this.processor = new Processor(
+      `${name}-processor`,
+      {
+        rawBucket: this.rawBucket,
+        outputBucket: this.outputBucket,
+        kmsKeyArn: this.key.arn,
+        keyPolicy,
+        workgroup: this.catalog.workgroup,
+        database: this.catalog.database.name,
+        table: this.catalog.table.name,
+        logGroupName,
+        logRetentionDays: config.logRetentionDays,
+        runtime: config.lambdaRuntime,
+        memoryMb: config.lambdaMemoryMb,
+        timeoutSeconds: config.lambdaTimeoutSeconds,
+        maxRetries: config.maxRetries,
+        batchSize: config.batchSize,
+        batchWindowSeconds: config.batchWindowSeconds,
+        maxConcurrency: config.maxConcurrency,
+        expiringWithinMonths: config.expiringWithinMonths,
+        maxRecordBytes: config.maxRecordBytes,
+        reportSchedule: config.reportSchedule,
+        network: this.network && {
+          subnetIds: this.network.subnetIds,
+          securityGroupIds: [this.network.functionSecurityGroup.id],
+        },
       },
-    }, child);
+      child,
+    );
 
-    this.monitoring = new Monitoring(`${name}-monitoring`, {
-      kmsKeyArn: this.key.arn,
-      keyPolicy,
-      alarmEmail: config.alarmEmail,
-      functionName: this.processor.function.name,
-      functionTimeoutSeconds: config.lambdaTimeoutSeconds,
-      queueName: this.processor.queue.name,
-      deadLetterQueueName: this.processor.deadLetterQueue.name,
-      oldestUploadAgeAlarmSeconds: config.oldestUploadAgeAlarmSeconds,
-      workgroupName: this.catalog.workgroup.name,
-      bytesScannedAlarmBytes: Math.floor((config.bytesScannedAlarmPercent / 100) * config.athenaBytesScannedCutoffMb * 1024 * 1024),
-    }, child);
+    this.monitoring = new Monitoring(
+      `${name}-monitoring`,
+      {
+        kmsKeyArn: this.key.arn,
+        keyPolicy,
+        alarmEmail: config.alarmEmail,
+        functionName: this.processor.function.name,
+        functionTimeoutSeconds: config.lambdaTimeoutSeconds,
+        queueName: this.processor.queue.name,
+        deadLetterQueueName: this.processor.deadLetterQueue.name,
+        oldestUploadAgeAlarmSeconds: config.oldestUploadAgeAlarmSeconds,
+        workgroupName: this.catalog.workgroup.name,
+        bytesScannedAlarmBytes: Math.floor((config.bytesScannedAlarmPercent / 100) * config.athenaBytesScannedCutoffMb * 1024 * 1024),
+      },
+      child,
+    );
 
     this.registerOutputs({
       rawBucket: this.rawBucket.name,

@@ -56,85 +56,119 @@ export class Processor extends pulumi.ComponentResource {
     const identity = aws.getCallerIdentityOutput({}, child);
     const maxReceiveCount = args.maxRetries + 1;
 
-    this.deadLetterQueue = new aws.sqs.Queue(`${name}-dlq`, {
-      kmsMasterKeyId: args.kmsKeyArn,
-      kmsDataKeyReusePeriodSeconds: 300,
-      messageRetentionSeconds: 14 * 24 * 3600,
-    }, child);
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-dlq`,
+      {
+        kmsMasterKeyId: args.kmsKeyArn,
+        kmsDataKeyReusePeriodSeconds: 300,
+        messageRetentionSeconds: 14 * 24 * 3600,
+      },
+      child,
+    );
 
-    this.queue = new aws.sqs.Queue(`${name}-uploads`, {
-      kmsMasterKeyId: args.kmsKeyArn,
-      kmsDataKeyReusePeriodSeconds: 300,
-      messageRetentionSeconds: 4 * 24 * 3600,
-      // AWS guidance for SQS-triggered functions: at least six times the timeout, plus the batching window.
-      visibilityTimeoutSeconds: 6 * args.timeoutSeconds + args.batchWindowSeconds,
-      redrivePolicy: pulumi.jsonStringify({ deadLetterTargetArn: this.deadLetterQueue.arn, maxReceiveCount }),
-    }, child);
+    this.queue = new aws.sqs.Queue(
+      `${name}-uploads`,
+      {
+        kmsMasterKeyId: args.kmsKeyArn,
+        kmsDataKeyReusePeriodSeconds: 300,
+        messageRetentionSeconds: 4 * 24 * 3600,
+        // AWS guidance for SQS-triggered functions: at least six times the timeout, plus the batching window.
+        visibilityTimeoutSeconds: 6 * args.timeoutSeconds + args.batchWindowSeconds,
+        redrivePolicy: pulumi.jsonStringify({ deadLetterTargetArn: this.deadLetterQueue.arn, maxReceiveCount }),
+      },
+      child,
+    );
 
-    new aws.sqs.RedriveAllowPolicy(`${name}-dlq-redrive-allow`, {
-      queueUrl: this.deadLetterQueue.url,
-      redriveAllowPolicy: pulumi.jsonStringify({ redrivePermission: "byQueue", sourceQueueArns: [this.queue.arn] }),
-    }, child);
+    new aws.sqs.RedriveAllowPolicy(
+      `${name}-dlq-redrive-allow`,
+      {
+        queueUrl: this.deadLetterQueue.url,
+        redriveAllowPolicy: pulumi.jsonStringify({ redrivePermission: "byQueue", sourceQueueArns: [this.queue.arn] }),
+      },
+      child,
+    );
 
-    const queuePolicy = new aws.sqs.QueuePolicy(`${name}-uploads-policy`, {
-      queueUrl: this.queue.url,
-      policy: policyDocument([
-        {
-          Sid: "RawBucketSendsUploadEvents",
-          Effect: "Allow",
-          Principal: { Service: "s3.amazonaws.com" },
-          Action: "sqs:SendMessage",
-          Resource: this.queue.arn,
-          Condition: {
-            ArnEquals: { "aws:SourceArn": args.rawBucket.arn },
-            StringEquals: { "aws:SourceAccount": identity.accountId },
+    const queuePolicy = new aws.sqs.QueuePolicy(
+      `${name}-uploads-policy`,
+      {
+        queueUrl: this.queue.url,
+        policy: policyDocument([
+          {
+            Sid: "RawBucketSendsUploadEvents",
+            Effect: "Allow",
+            Principal: { Service: "s3.amazonaws.com" },
+            Action: "sqs:SendMessage",
+            Resource: this.queue.arn,
+            Condition: {
+              ArnEquals: { "aws:SourceArn": args.rawBucket.arn },
+              StringEquals: { "aws:SourceAccount": identity.accountId },
+            },
           },
-        },
-        denyInsecureTransport([this.queue.arn], "sqs:*"),
-      ]),
-    }, child);
+          denyInsecureTransport([this.queue.arn], "sqs:*"),
+        ]),
+      },
+      child,
+    );
 
-    new aws.sqs.QueuePolicy(`${name}-dlq-policy`, {
-      queueUrl: this.deadLetterQueue.url,
-      policy: policyDocument([denyInsecureTransport([this.deadLetterQueue.arn], "sqs:*")]),
-    }, child);
+    new aws.sqs.QueuePolicy(
+      `${name}-dlq-policy`,
+      {
+        queueUrl: this.deadLetterQueue.url,
+        policy: policyDocument([denyInsecureTransport([this.deadLetterQueue.arn], "sqs:*")]),
+      },
+      child,
+    );
 
-    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
-      name: args.logGroupName,
-      retentionInDays: args.logRetentionDays,
-      kmsKeyId: args.kmsKeyArn,
-    }, { parent: this, dependsOn: [args.keyPolicy] });
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      {
+        name: args.logGroupName,
+        retentionInDays: args.logRetentionDays,
+        kmsKeyId: args.kmsKeyArn,
+      },
+      { parent: this, dependsOn: [args.keyPolicy] },
+    );
 
-    this.role = new aws.iam.Role(`${name}-role`, {
-      description: "Facility pipeline processor: least privilege, scoped to this stack's resources",
-      assumeRolePolicy: policyDocument([
-        {
-          Sid: "LambdaAssumesRole",
-          Effect: "Allow",
-          Principal: { Service: "lambda.amazonaws.com" },
-          Action: "sts:AssumeRole",
-          Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
-        },
-      ]),
-    }, child);
+    this.role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        description: "Facility pipeline processor: least privilege, scoped to this stack's resources",
+        assumeRolePolicy: policyDocument([
+          {
+            Sid: "LambdaAssumesRole",
+            Effect: "Allow",
+            Principal: { Service: "lambda.amazonaws.com" },
+            Action: "sts:AssumeRole",
+            Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
+          },
+        ]),
+      },
+      child,
+    );
 
-    this.rolePolicy = new aws.iam.RolePolicy(`${name}-permissions`, {
-      role: this.role.id,
-      policy: pulumi.output({
-        rawBucketArn: args.rawBucket.arn,
-        outputBucketArn: args.outputBucket.arn,
-        workgroupArn: args.workgroup.arn,
-        kmsKeyArn: args.kmsKeyArn,
-        queueArn: this.queue.arn,
-        deadLetterQueueArn: this.deadLetterQueue.arn,
-        logGroupArn: this.logGroup.arn,
-        region: aws.getRegionOutput({}, child).region,
-        accountId: identity.accountId,
-        partition: aws.getPartitionOutput({}, child).partition,
-        database: args.database,
-        table: args.table,
-      }).apply((scope) => JSON.stringify(processorPolicy({ ...scope, inVpc: args.network !== undefined }))),
-    }, child);
+    this.rolePolicy = new aws.iam.RolePolicy(
+      `${name}-permissions`,
+      {
+        role: this.role.id,
+        policy: pulumi
+          .output({
+            rawBucketArn: args.rawBucket.arn,
+            outputBucketArn: args.outputBucket.arn,
+            workgroupArn: args.workgroup.arn,
+            kmsKeyArn: args.kmsKeyArn,
+            queueArn: this.queue.arn,
+            deadLetterQueueArn: this.deadLetterQueue.arn,
+            logGroupArn: this.logGroup.arn,
+            region: aws.getRegionOutput({}, child).region,
+            accountId: identity.accountId,
+            partition: aws.getPartitionOutput({}, child).partition,
+            database: args.database,
+            table: args.table,
+          })
+          .apply((scope) => JSON.stringify(processorPolicy({ ...scope, inVpc: args.network !== undefined }))),
+      },
+      child,
+    );
 
     const settings: { [K in keyof ProcessorSettings]: pulumi.Input<string> } = {
       rawBucket: args.rawBucket.name,
@@ -154,33 +188,41 @@ export class Processor extends pulumi.ComponentResource {
       ...settingsEnv(settings),
     };
 
-    this.function = new aws.lambda.CallbackFunction(`${name}-fn`, {
-      description: "Validates facility uploads, curates them and runs the Athena reports",
-      callbackFactory: processorFactory,
-      // An explicit role: CallbackFunction's default attaches nine FullAccess managed policies.
-      role: this.role,
-      runtime: args.runtime,
-      architectures: ["arm64"],
-      memorySize: args.memoryMb,
-      timeout: args.timeoutSeconds,
-      environment: { variables },
-      loggingConfig: {
-        logFormat: "JSON",
-        logGroup: this.logGroup.name,
-        applicationLogLevel: "INFO",
-        systemLogLevel: "WARN",
+    this.function = new aws.lambda.CallbackFunction(
+      `${name}-fn`,
+      {
+        description: "Validates facility uploads, curates them and runs the Athena reports",
+        callbackFactory: processorFactory,
+        // An explicit role: CallbackFunction's default attaches nine FullAccess managed policies.
+        role: this.role,
+        runtime: args.runtime,
+        architectures: ["arm64"],
+        memorySize: args.memoryMb,
+        timeout: args.timeoutSeconds,
+        environment: { variables },
+        loggingConfig: {
+          logFormat: "JSON",
+          logGroup: this.logGroup.name,
+          applicationLogLevel: "INFO",
+          systemLogLevel: "WARN",
+        },
+        vpcConfig: args.network,
       },
-      vpcConfig: args.network,
-    }, { parent: this, dependsOn: [this.rolePolicy, this.logGroup] });
+      { parent: this, dependsOn: [this.rolePolicy, this.logGroup] },
+    );
 
-    this.eventSourceMapping = new aws.lambda.EventSourceMapping(`${name}-uploads-trigger`, {
-      eventSourceArn: this.queue.arn,
-      functionName: this.function.arn,
-      batchSize: args.batchSize,
-      maximumBatchingWindowInSeconds: args.batchWindowSeconds,
-      scalingConfig: { maximumConcurrency: args.maxConcurrency },
-      functionResponseTypes: ["ReportBatchItemFailures"],
-    }, { parent: this, dependsOn: [this.rolePolicy] });
+    this.eventSourceMapping = new aws.lambda.EventSourceMapping(
+      `${name}-uploads-trigger`,
+      {
+        eventSourceArn: this.queue.arn,
+        functionName: this.function.arn,
+        batchSize: args.batchSize,
+        maximumBatchingWindowInSeconds: args.batchWindowSeconds,
+        scalingConfig: { maximumConcurrency: args.maxConcurrency },
+        functionResponseTypes: ["ReportBatchItemFailures"],
+      },
+      { parent: this, dependsOn: [this.rolePolicy] },
+    );
 
     // One bucket has one notification configuration. S3 validates the destination when it is written,
     // so the queue policy and the key policy must already be in place.
@@ -188,49 +230,69 @@ export class Processor extends pulumi.ComponentResource {
     // accepts) would never be announced. Every object is announced instead, and the processor ingests
     // accepted names in any letter case and counts the rest (UploadsIgnored, alarmed), so no upload is
     // ignored silently.
-    this.notification = new aws.s3.BucketNotification(`${name}-raw-events`, {
-      bucket: args.rawBucket.name,
-      queues: [{
-        id: "uploads",
-        queueArn: this.queue.arn,
-        events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-      }],
-    }, { parent: this, dependsOn: [queuePolicy, args.keyPolicy] });
+    this.notification = new aws.s3.BucketNotification(
+      `${name}-raw-events`,
+      {
+        bucket: args.rawBucket.name,
+        queues: [
+          {
+            id: "uploads",
+            queueArn: this.queue.arn,
+            events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+          },
+        ],
+      },
+      { parent: this, dependsOn: [queuePolicy, args.keyPolicy] },
+    );
 
     if (args.reportSchedule !== "off") {
       // A role only the scheduler can assume, for schedules of this account, that may invoke only
       // this function (not its versions or aliases).
-      const schedulerRole = new aws.iam.Role(`${name}-refresh-role`, {
-        description: "Facility pipeline: lets EventBridge Scheduler invoke the processor for the report refresh, nothing else",
-        assumeRolePolicy: policyDocument([{
-          Sid: "SchedulerAssumesRole",
-          Effect: "Allow",
-          Principal: { Service: "scheduler.amazonaws.com" },
-          Action: "sts:AssumeRole",
-          Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
-        }]),
-      }, child);
-      const invokePolicy = new aws.iam.RolePolicy(`${name}-refresh-invoke`, {
-        role: schedulerRole.id,
-        policy: policyDocument([{ Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: this.function.arn }]),
-      }, child);
-      this.refreshSchedule = new aws.scheduler.Schedule(`${name}-refresh`, {
-        description: "Reruns the facility reports as of the scheduled day, so date-dependent reports stay current without uploads",
-        scheduleExpression: args.reportSchedule,
-        scheduleExpressionTimezone: "UTC",
-        flexibleTimeWindow: { mode: "OFF" },
-        kmsKeyArn: args.kmsKeyArn,
-        target: {
-          arn: this.function.arn,
-          roleArn: schedulerRole.arn,
-          // The scheduled time, not the time of delivery, sets the as-of date: a retried or repeated
-          // fire computes the same reports and is answered from the same Athena executions.
-          input: JSON.stringify({ facilityPipeline: REFRESH_EVENT, scheduledTime: "<aws.scheduler.scheduled-time>" }),
-          // Retries of the invoke itself (throttling, an unavailable function); the function's own
-          // failures are retried by Lambda's asynchronous invocation and alarmed (RefreshesFailed).
-          retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 3600 },
+      const schedulerRole = new aws.iam.Role(
+        `${name}-refresh-role`,
+        {
+          description: "Facility pipeline: lets EventBridge Scheduler invoke the processor for the report refresh, nothing else",
+          assumeRolePolicy: policyDocument([
+            {
+              Sid: "SchedulerAssumesRole",
+              Effect: "Allow",
+              Principal: { Service: "scheduler.amazonaws.com" },
+              Action: "sts:AssumeRole",
+              Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
+            },
+          ]),
         },
-      }, { parent: this, dependsOn: [invokePolicy] });
+        child,
+      );
+      const invokePolicy = new aws.iam.RolePolicy(
+        `${name}-refresh-invoke`,
+        {
+          role: schedulerRole.id,
+          policy: policyDocument([{ Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: this.function.arn }]),
+        },
+        child,
+      );
+      this.refreshSchedule = new aws.scheduler.Schedule(
+        `${name}-refresh`,
+        {
+          description: "Reruns the facility reports as of the scheduled day, so date-dependent reports stay current without uploads",
+          scheduleExpression: args.reportSchedule,
+          scheduleExpressionTimezone: "UTC",
+          flexibleTimeWindow: { mode: "OFF" },
+          kmsKeyArn: args.kmsKeyArn,
+          target: {
+            arn: this.function.arn,
+            roleArn: schedulerRole.arn,
+            // The scheduled time, not the time of delivery, sets the as-of date: a retried or repeated
+            // fire computes the same reports and is answered from the same Athena executions.
+            input: JSON.stringify({ facilityPipeline: REFRESH_EVENT, scheduledTime: "<aws.scheduler.scheduled-time>" }),
+            // Retries of the invoke itself (throttling, an unavailable function); the function's own
+            // failures are retried by Lambda's asynchronous invocation and alarmed (RefreshesFailed).
+            retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 3600 },
+          },
+        },
+        { parent: this, dependsOn: [invokePolicy] },
+      );
     }
 
     this.registerOutputs({

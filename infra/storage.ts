@@ -40,78 +40,98 @@ export class SecureBucket extends pulumi.ComponentResource {
     this.bucketName = name;
     const child = { parent: this };
 
-    this.bucket = new aws.s3.Bucket(
-      name,
-      { bucket: args.bucketName, forceDestroy: args.forceDestroy },
-      { parent: this, retainOnDelete: !args.forceDestroy },
-    );
+    this.bucket = new aws.s3.Bucket(name, { bucket: args.bucketName, forceDestroy: args.forceDestroy }, { parent: this, retainOnDelete: !args.forceDestroy });
     this.name = this.bucket.bucket;
     this.arn = this.bucket.arn;
     const bucket = this.bucket.id;
 
-    new aws.s3.BucketOwnershipControls(`${name}-ownership`, {
-      bucket,
-      rule: { objectOwnership: "BucketOwnerEnforced" },
-    }, child);
+    new aws.s3.BucketOwnershipControls(
+      `${name}-ownership`,
+      {
+        bucket,
+        rule: { objectOwnership: "BucketOwnerEnforced" },
+      },
+      child,
+    );
 
-    this.publicAccessBlock = new aws.s3.BucketPublicAccessBlock(`${name}-public-access`, {
-      bucket,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    }, child);
+    this.publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
+      `${name}-public-access`,
+      {
+        bucket,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      },
+      child,
+    );
 
-    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-encryption`, {
-      bucket,
-      rules: [
-        args.kmsKeyArn === undefined
-          ? { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }
-          : {
-              applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: args.kmsKeyArn },
-              // Bucket keys cut KMS request costs by orders of magnitude for many small objects.
-              bucketKeyEnabled: true,
-            },
-      ],
-    }, child);
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-encryption`,
+      {
+        bucket,
+        rules: [
+          args.kmsKeyArn === undefined
+            ? { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }
+            : {
+                applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: args.kmsKeyArn },
+                // Bucket keys cut KMS request costs by orders of magnitude for many small objects.
+                bucketKeyEnabled: true,
+              },
+        ],
+      },
+      child,
+    );
 
-    new aws.s3.BucketVersioning(`${name}-versioning`, {
-      bucket,
-      versioningConfiguration: { status: "Enabled" },
-    }, child);
+    new aws.s3.BucketVersioning(
+      `${name}-versioning`,
+      {
+        bucket,
+        versioningConfiguration: { status: "Enabled" },
+      },
+      child,
+    );
 
-    new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
-      bucket,
-      rules: [
-        {
-          id: "expire-noncurrent-versions",
-          status: "Enabled",
-          filter: {},
-          noncurrentVersionExpiration: { noncurrentDays: args.noncurrentVersionExpirationDays },
-          expiration: { expiredObjectDeleteMarker: true },
-        },
-        {
-          id: "abort-incomplete-multipart-uploads",
-          status: "Enabled",
-          filter: {},
-          abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
-        },
-        ...(args.expiringPrefixes ?? []).map((p) => ({
-          id: `expire-${p.prefix.replace(/[^a-z0-9]+/gi, "-").replace(/-$/, "")}`,
-          status: "Enabled",
-          filter: { prefix: p.prefix },
-          expiration: { days: p.days },
-        })),
-      ],
-    }, child);
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-lifecycle`,
+      {
+        bucket,
+        rules: [
+          {
+            id: "expire-noncurrent-versions",
+            status: "Enabled",
+            filter: {},
+            noncurrentVersionExpiration: { noncurrentDays: args.noncurrentVersionExpirationDays },
+            expiration: { expiredObjectDeleteMarker: true },
+          },
+          {
+            id: "abort-incomplete-multipart-uploads",
+            status: "Enabled",
+            filter: {},
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+          },
+          ...(args.expiringPrefixes ?? []).map((p) => ({
+            id: `expire-${p.prefix.replace(/[^a-z0-9]+/gi, "-").replace(/-$/, "")}`,
+            status: "Enabled",
+            filter: { prefix: p.prefix },
+            expiration: { days: p.days },
+          })),
+        ],
+      },
+      child,
+    );
 
     if (args.accessLogs) {
-      new aws.s3.BucketLogging(`${name}-logging`, {
-        bucket,
-        targetBucket: args.accessLogs.bucket,
-        targetPrefix: args.accessLogs.prefix,
-        targetObjectKeyFormat: { partitionedPrefix: { partitionDateSource: "EventTime" } },
-      }, child);
+      new aws.s3.BucketLogging(
+        `${name}-logging`,
+        {
+          bucket,
+          targetBucket: args.accessLogs.bucket,
+          targetPrefix: args.accessLogs.prefix,
+          targetObjectKeyFormat: { partitionedPrefix: { partitionDateSource: "EventTime" } },
+        },
+        child,
+      );
     }
 
     if (args.extraStatements !== "later") {
@@ -124,11 +144,15 @@ export class SecureBucket extends pulumi.ComponentResource {
   createPolicy(extra: Statement[]): aws.s3.BucketPolicy {
     if (this.policy) throw new Error("the bucket policy is already created");
     const objects = pulumi.interpolate`${this.bucket.arn}/*`;
-    this.policy = new aws.s3.BucketPolicy(`${this.bucketName}-policy`, {
-      bucket: this.bucket.id,
-      policy: policyDocument([denyInsecureTransport([this.bucket.arn, objects], "s3:*"), ...extra]),
-      // A policy put before the public access block settles can be rejected as "public".
-    }, { parent: this, dependsOn: [this.publicAccessBlock] });
+    this.policy = new aws.s3.BucketPolicy(
+      `${this.bucketName}-policy`,
+      {
+        bucket: this.bucket.id,
+        policy: policyDocument([denyInsecureTransport([this.bucket.arn, objects], "s3:*"), ...extra]),
+        // A policy put before the public access block settles can be rejected as "public".
+      },
+      { parent: this, dependsOn: [this.publicAccessBlock] },
+    );
     return this.policy;
   }
 }

@@ -82,7 +82,9 @@ function logTargets(resources: StackResource[]): Set<string> {
   const targets = new Set<string>();
   for (const l of ofType(resources, T.logging)) {
     const dep = l.propertyDependencies?.targetBucket?.find((d) => d.type === T.bucket);
-    const b = dep ? buckets.find((x) => x.urn === dep.urn) : buckets.find((x) => x.props.bucket === l.props.targetBucket || x.props.id === l.props.targetBucket);
+    const b = dep
+      ? buckets.find((x) => x.urn === dep.urn)
+      : buckets.find((x) => x.props.bucket === l.props.targetBucket || x.props.id === l.props.targetBucket);
     if (b) targets.add(b.urn);
   }
   return targets;
@@ -114,7 +116,13 @@ function statements(doc: unknown): PolicyStatement[] | undefined {
 const textOf = (v: unknown): string => (typeof v === "string" ? v : "");
 const list = <V>(v: V | V[] | undefined): V[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-function bucketRule(name: string, description: string, type: string, ok: (subs: StackResource[], bucket: StackResource) => string | undefined, exempt?: (r: StackResource[]) => Set<string>): Rule {
+function bucketRule(
+  name: string,
+  description: string,
+  type: string,
+  ok: (subs: StackResource[], bucket: StackResource) => string | undefined,
+  exempt?: (r: StackResource[]) => Set<string>,
+): Rule {
   return {
     name,
     description,
@@ -148,8 +156,9 @@ function identityPolicies(resources: StackResource[]): Array<{ r: StackResource;
 
 export const RULES: readonly Rule[] = [
   bucketRule("s3-5-tls-only", "FSBP S3.5: bucket policies deny requests that do not use TLS", T.bucketPolicy, (subs) => {
-    const denies = subs.some((p) => statements(p.props.policy)?.some((s) =>
-      s.Effect === "Deny" && JSON.stringify(s.Condition ?? {}).includes('"aws:SecureTransport":"false"')));
+    const denies = subs.some((p) =>
+      statements(p.props.policy)?.some((s) => s.Effect === "Deny" && JSON.stringify(s.Condition ?? {}).includes('"aws:SecureTransport":"false"')),
+    );
     return denies ? undefined : 'add a bucket policy statement that denies "s3:*" when aws:SecureTransport is "false"';
   }),
   bucketRule("s3-8-block-public-access", "FSBP S3.8: all four public access block settings are on", T.publicAccess, (subs) => {
@@ -157,103 +166,155 @@ export const RULES: readonly Rule[] = [
     const ok = subs.some((p) => flags.every((f) => p.props[f] === true));
     return ok ? undefined : `add a BucketPublicAccessBlock with ${flags.join(", ")} all true`;
   }),
-  bucketRule("s3-9-access-logging", "FSBP S3.9: server access logging is on (except on the log bucket itself)", T.logging, (subs) =>
-    subs.length > 0 ? undefined : "add a BucketLogging that delivers to the access-log bucket", logTargets),
+  bucketRule(
+    "s3-9-access-logging",
+    "FSBP S3.9: server access logging is on (except on the log bucket itself)",
+    T.logging,
+    (subs) => (subs.length > 0 ? undefined : "add a BucketLogging that delivers to the access-log bucket"),
+    logTargets,
+  ),
   bucketRule("s3-12-acls-disabled", "FSBP S3.12: ACLs are disabled (BucketOwnerEnforced)", T.ownership, (subs) =>
     subs.some((o) => (o.props.rule as { objectOwnership?: string } | undefined)?.objectOwnership === "BucketOwnerEnforced")
-      ? undefined : 'add BucketOwnershipControls with objectOwnership "BucketOwnerEnforced"'),
+      ? undefined
+      : 'add BucketOwnershipControls with objectOwnership "BucketOwnerEnforced"',
+  ),
   bucketRule("s3-13-lifecycle", "FSBP S3.13: a lifecycle configuration is in place", T.lifecycle, (subs) =>
     subs.some((l) => list(l.props.rules as Array<{ status?: string }>).some((r) => r.status === "Enabled"))
-      ? undefined : "add a BucketLifecycleConfiguration with at least one enabled rule (noncurrent versions, multipart uploads)"),
-  bucketRule("s3-17-sse-kms", "FSBP S3.17: default encryption with a KMS key (log delivery targets: SSE-S3, as S3 requires)", T.encryption, (subs) => {
-    const kms = subs.some((e) => list(e.props.rules as Array<{ applyServerSideEncryptionByDefault?: { sseAlgorithm?: string; kmsMasterKeyId?: unknown } }>)
-      .some((r) => r.applyServerSideEncryptionByDefault?.sseAlgorithm === "aws:kms" && r.applyServerSideEncryptionByDefault.kmsMasterKeyId !== ""));
-    return kms ? undefined : 'set default encryption to sseAlgorithm "aws:kms" with the customer-managed key';
-  }, logTargets),
+      ? undefined
+      : "add a BucketLifecycleConfiguration with at least one enabled rule (noncurrent versions, multipart uploads)",
+  ),
+  bucketRule(
+    "s3-17-sse-kms",
+    "FSBP S3.17: default encryption with a KMS key (log delivery targets: SSE-S3, as S3 requires)",
+    T.encryption,
+    (subs) => {
+      const kms = subs.some((e) =>
+        list(e.props.rules as Array<{ applyServerSideEncryptionByDefault?: { sseAlgorithm?: string; kmsMasterKeyId?: unknown } }>).some(
+          (r) => r.applyServerSideEncryptionByDefault?.sseAlgorithm === "aws:kms" && r.applyServerSideEncryptionByDefault.kmsMasterKeyId !== "",
+        ),
+      );
+      return kms ? undefined : 'set default encryption to sseAlgorithm "aws:kms" with the customer-managed key';
+    },
+    logTargets,
+  ),
   {
     name: "sqs-1-encryption",
     description: "FSBP SQS.1: queues are encrypted with a KMS key",
-    check: (resources) => ofType(resources, T.queue).filter((q) => !q.props.kmsMasterKeyId)
-      .map((q) => ({ urn: q.urn, message: `queue ${q.name}: set kmsMasterKeyId to the customer-managed key` })),
+    check: (resources) =>
+      ofType(resources, T.queue)
+        .filter((q) => !q.props.kmsMasterKeyId)
+        .map((q) => ({ urn: q.urn, message: `queue ${q.name}: set kmsMasterKeyId to the customer-managed key` })),
   },
   {
     name: "sns-1-encryption",
     description: "FSBP SNS.1: topics are encrypted with a KMS key",
-    check: (resources) => ofType(resources, T.topic).filter((t) => !t.props.kmsMasterKeyId)
-      .map((t) => ({ urn: t.urn, message: `topic ${t.name}: set kmsMasterKeyId to the customer-managed key` })),
+    check: (resources) =>
+      ofType(resources, T.topic)
+        .filter((t) => !t.props.kmsMasterKeyId)
+        .map((t) => ({ urn: t.urn, message: `topic ${t.name}: set kmsMasterKeyId to the customer-managed key` })),
   },
   {
     name: "lambda-1-scoped-invoke",
     description: "FSBP Lambda.1: a Lambda permission for a service names the source ARN and account",
-    check: (resources) => ofType(resources, T.permission)
-      .filter((p) => textOf(p.props.principal).endsWith(".amazonaws.com") && (!p.props.sourceArn || !p.props.sourceAccount))
-      .map((p) => ({ urn: p.urn, message: `permission ${p.name}: set sourceArn and sourceAccount so only that resource of this account can invoke` })),
+    check: (resources) =>
+      ofType(resources, T.permission)
+        .filter((p) => textOf(p.props.principal).endsWith(".amazonaws.com") && (!p.props.sourceArn || !p.props.sourceAccount))
+        .map((p) => ({ urn: p.urn, message: `permission ${p.name}: set sourceArn and sourceAccount so only that resource of this account can invoke` })),
   },
   {
     name: "lambda-2-supported-runtime",
     description: "FSBP Lambda.2: functions use a supported runtime",
-    check: (resources) => ofType(resources, T.fn)
-      .filter((f) => f.props.runtime !== undefined && !SUPPORTED_LAMBDA_RUNTIMES.includes(textOf(f.props.runtime)))
-      .map((f) => ({ urn: f.urn, message: `function ${f.name}: runtime ${String(f.props.runtime)} is deprecated or unsupported; use ${SUPPORTED_LAMBDA_RUNTIMES.slice(0, 2).join(" or ")}` })),
+    check: (resources) =>
+      ofType(resources, T.fn)
+        .filter((f) => f.props.runtime !== undefined && !SUPPORTED_LAMBDA_RUNTIMES.includes(textOf(f.props.runtime)))
+        .map((f) => ({
+          urn: f.urn,
+          message: `function ${f.name}: runtime ${String(f.props.runtime)} is deprecated or unsupported; use ${SUPPORTED_LAMBDA_RUNTIMES.slice(0, 2).join(" or ")}`,
+        })),
   },
   {
     name: "athena-4-workgroup-hardened",
     description: "FSBP Athena.4: workgroups publish CloudWatch metrics, enforce their configuration and encrypt results with KMS",
-    check: (resources) => ofType(resources, T.workgroup).flatMap((w) => {
-      const c = (w.props.configuration ?? {}) as {
-        publishCloudwatchMetricsEnabled?: boolean;
-        enforceWorkgroupConfiguration?: boolean;
-        resultConfiguration?: { encryptionConfiguration?: { encryptionOption?: string } };
-      };
-      const missing = [
-        c.publishCloudwatchMetricsEnabled === true ? "" : "publishCloudwatchMetricsEnabled: true",
-        c.enforceWorkgroupConfiguration === true ? "" : "enforceWorkgroupConfiguration: true",
-        /KMS/.test(c.resultConfiguration?.encryptionConfiguration?.encryptionOption ?? "") ? "" : 'resultConfiguration.encryptionConfiguration.encryptionOption "SSE_KMS"',
-      ].filter(Boolean);
-      return missing.length ? [{ urn: w.urn, message: `workgroup ${w.name}: set ${missing.join(", ")}` }] : [];
-    }),
+    check: (resources) =>
+      ofType(resources, T.workgroup).flatMap((w) => {
+        const c = (w.props.configuration ?? {}) as {
+          publishCloudwatchMetricsEnabled?: boolean;
+          enforceWorkgroupConfiguration?: boolean;
+          resultConfiguration?: { encryptionConfiguration?: { encryptionOption?: string } };
+        };
+        const missing = [
+          c.publishCloudwatchMetricsEnabled === true ? "" : "publishCloudwatchMetricsEnabled: true",
+          c.enforceWorkgroupConfiguration === true ? "" : "enforceWorkgroupConfiguration: true",
+          /KMS/.test(c.resultConfiguration?.encryptionConfiguration?.encryptionOption ?? "")
+            ? ""
+            : 'resultConfiguration.encryptionConfiguration.encryptionOption "SSE_KMS"',
+        ].filter(Boolean);
+        return missing.length ? [{ urn: w.urn, message: `workgroup ${w.name}: set ${missing.join(", ")}` }] : [];
+      }),
   },
   {
     name: "kms-4-rotation",
     description: "FSBP KMS.4: customer-managed keys rotate",
-    check: (resources) => ofType(resources, T.key).filter((k) => k.props.enableKeyRotation !== true)
-      .map((k) => ({ urn: k.urn, message: `key ${k.name}: set enableKeyRotation: true` })),
+    check: (resources) =>
+      ofType(resources, T.key)
+        .filter((k) => k.props.enableKeyRotation !== true)
+        .map((k) => ({ urn: k.urn, message: `key ${k.name}: set enableKeyRotation: true` })),
   },
   {
     name: "kms-1-2-no-decrypt-on-all-keys",
     description: "FSBP KMS.1/KMS.2: IAM policies do not allow KMS decryption on all keys",
-    check: (resources) => identityPolicies(resources).flatMap(({ r, statements: ss }) => ss
-      .filter((s) => s.Effect === "Allow" && list(s.Resource).includes("*") && list(s.Action).some((a) => /^(kms:(\*|Decrypt|ReEncrypt\*|ReEncryptFrom)|\*)$/.test(a)))
-      .map((s) => ({ urn: r.urn, message: `${r.name} statement ${s.Sid ?? "(no Sid)"}: scope kms:Decrypt to the key's ARN instead of "*"` }))),
+    check: (resources) =>
+      identityPolicies(resources).flatMap(({ r, statements: ss }) =>
+        ss
+          .filter(
+            (s) =>
+              s.Effect === "Allow" && list(s.Resource).includes("*") && list(s.Action).some((a) => /^(kms:(\*|Decrypt|ReEncrypt\*|ReEncryptFrom)|\*)$/.test(a)),
+          )
+          .map((s) => ({ urn: r.urn, message: `${r.name} statement ${s.Sid ?? "(no Sid)"}: scope kms:Decrypt to the key's ARN instead of "*"` })),
+      ),
   },
   {
     name: "iam-1-21-no-wildcard-actions",
     description: 'FSBP IAM.1/IAM.21: no "*:*" or "service:*" actions in Allow statements',
-    check: (resources) => identityPolicies(resources).flatMap(({ r, statements: ss }) => ss
-      .filter((s) => s.Effect === "Allow" && list(s.Action).some((a) => a === "*" || /:\*$/.test(a)))
-      .map((s) => ({ urn: r.urn, message: `${r.name} statement ${s.Sid ?? "(no Sid)"}: list the actions needed instead of ${list(s.Action).filter((a) => a === "*" || /:\*$/.test(a)).join(", ")}` }))),
+    check: (resources) =>
+      identityPolicies(resources).flatMap(({ r, statements: ss }) =>
+        ss
+          .filter((s) => s.Effect === "Allow" && list(s.Action).some((a) => a === "*" || /:\*$/.test(a)))
+          .map((s) => ({
+            urn: r.urn,
+            message: `${r.name} statement ${s.Sid ?? "(no Sid)"}: list the actions needed instead of ${list(s.Action)
+              .filter((a) => a === "*" || /:\*$/.test(a))
+              .join(", ")}`,
+          })),
+      ),
   },
   {
     name: "cloudwatch-15-alarm-actions",
     description: "FSBP CloudWatch.15: alarms have actions configured",
-    check: (resources) => ofType(resources, T.alarm).filter((a) => a.props.actionsEnabled === false || list(a.props.alarmActions as unknown[]).length === 0)
-      .map((a) => ({ urn: a.urn, message: `alarm ${a.name}: set alarmActions to the alarm topic and keep actionsEnabled` })),
+    check: (resources) =>
+      ofType(resources, T.alarm)
+        .filter((a) => a.props.actionsEnabled === false || list(a.props.alarmActions as unknown[]).length === 0)
+        .map((a) => ({ urn: a.urn, message: `alarm ${a.name}: set alarmActions to the alarm topic and keep actionsEnabled` })),
   },
   {
     name: "cloudwatch-16-log-retention",
     description: "FSBP CloudWatch.16: log groups keep logs for a set period",
-    check: (resources) => ofType(resources, T.logGroup).filter((g) => !(Number(g.props.retentionInDays) > 0))
-      .map((g) => ({ urn: g.urn, message: `log group ${g.name}: set retentionInDays (config key logRetentionDays)` })),
+    check: (resources) =>
+      ofType(resources, T.logGroup)
+        .filter((g) => !(Number(g.props.retentionInDays) > 0))
+        .map((g) => ({ urn: g.urn, message: `log group ${g.name}: set retentionInDays (config key logRetentionDays)` })),
   },
   {
     name: "no-fullaccess-managed-policy",
     description: "No role gets an AWS managed *FullAccess policy (CallbackFunction's default role attaches nine)",
-    check: (resources) => [
-      ...ofType(resources, T.attachment),
-      ...ofType(resources, T.policyAttachment),
-    ].filter((a) => /FullAccess/.test(textOf(a.props.policyArn)))
-      .map((a) => ({ urn: a.urn, message: `${a.name}: remove ${String(a.props.policyArn)}; give the role an inline policy scoped to its resources` }))
-      .concat(ofType(resources, T.role).filter((r) => list(r.props.managedPolicyArns as string[]).some((p) => /FullAccess/.test(p)))
-        .map((r) => ({ urn: r.urn, message: `role ${r.name}: remove the FullAccess managedPolicyArns` }))),
+    check: (resources) =>
+      [...ofType(resources, T.attachment), ...ofType(resources, T.policyAttachment)]
+        .filter((a) => /FullAccess/.test(textOf(a.props.policyArn)))
+        .map((a) => ({ urn: a.urn, message: `${a.name}: remove ${String(a.props.policyArn)}; give the role an inline policy scoped to its resources` }))
+        .concat(
+          ofType(resources, T.role)
+            .filter((r) => list(r.props.managedPolicyArns as string[]).some((p) => /FullAccess/.test(p)))
+            .map((r) => ({ urn: r.urn, message: `role ${r.name}: remove the FullAccess managedPolicyArns` })),
+        ),
   },
 ];

@@ -35,8 +35,13 @@ describe("module boundaries", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
     const runtime = Object.keys(pkg.dependencies).filter((d) => !d.startsWith("@pulumi/"));
     expect(runtime.sort()).to.deep.equal([
-      "@aws-lambda-powertools/logger", "@aws-lambda-powertools/metrics", "@aws-sdk/client-athena",
-      "@aws-sdk/client-s3", "@aws-sdk/client-sqs", "@aws-sdk/lib-storage", "ajv",
+      "@aws-lambda-powertools/logger",
+      "@aws-lambda-powertools/metrics",
+      "@aws-sdk/client-athena",
+      "@aws-sdk/client-s3",
+      "@aws-sdk/client-sqs",
+      "@aws-sdk/lib-storage",
+      "ajv",
     ]);
   });
 });

@@ -41,6 +41,6 @@ describe("a clean install", () => {
     const minimum = pkg.engines?.node?.replace(/^>=/, "");
     expect(minimum).to.match(/^\d+\.\d+$/);
     const section = readme.split("\n### Supported Node.js versions")[1]?.split("\n## ")[0] ?? "";
-    expect(section, "README section \"Supported Node.js versions\"").to.include(`Node.js ${minimum}`);
+    expect(section, 'README section "Supported Node.js versions"').to.include(`Node.js ${minimum}`);
   });
 });

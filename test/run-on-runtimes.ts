@@ -53,7 +53,8 @@ function install(major: number): { binary: string; version: string } | { reason:
   const binary = path.join(prefix, pkg.binary);
   const version = fs.existsSync(binary) ? versionOf(binary) : undefined;
   if (version?.startsWith(`v${major}.`)) return { binary, version };
-  const why = run.status === 0 ? `installed ${pkg.name}@${major} but ${binary} does not run as Node ${major}` : npmFailure(run.stderr || run.stdout || String(run.error));
+  const why =
+    run.status === 0 ? `installed ${pkg.name}@${major} but ${binary} does not run as Node ${major}` : npmFailure(run.stderr || run.stdout || String(run.error));
   return { reason: `could not install ${pkg.name}@${major} from the npm registry: ${why}` };
 }
 

@@ -34,9 +34,28 @@ const roleOf = (job: Job) => String(job.steps.find((s) => s.uses?.startsWith("aw
  * unknown input and runs the step without it, so a misspelt `policy-packs` would silently skip the pack.
  */
 const PULUMI_ACTION_INPUTS = [
-  "command", "stack-name", "work-dir", "comment-on-pr", "comment-on-pr-number", "github-token", "cloud-url",
-  "secrets-provider", "parallel", "message", "config-map", "expect-no-changes", "diff", "replace", "target",
-  "target-dependents", "policyPacks", "policyPackConfigs", "refresh", "upsert", "edit-pr-comment", "color",
+  "command",
+  "stack-name",
+  "work-dir",
+  "comment-on-pr",
+  "comment-on-pr-number",
+  "github-token",
+  "cloud-url",
+  "secrets-provider",
+  "parallel",
+  "message",
+  "config-map",
+  "expect-no-changes",
+  "diff",
+  "replace",
+  "target",
+  "target-dependents",
+  "policyPacks",
+  "policyPackConfigs",
+  "refresh",
+  "upsert",
+  "edit-pr-comment",
+  "color",
   "pulumi-version",
 ];
 
@@ -45,7 +64,10 @@ describe("GitHub workflows", () => {
   const deploy = workflow("deploy.yml");
 
   it("pass pulumi/actions only inputs it declares", () => {
-    for (const [name, wf] of [["pull-request.yml", pr], ["deploy.yml", deploy]] as const) {
+    for (const [name, wf] of [
+      ["pull-request.yml", pr],
+      ["deploy.yml", deploy],
+    ] as const) {
       for (const job of Object.values(wf.jobs)) {
         for (const key of Object.keys(pulumiStep(job)?.with ?? {})) expect(PULUMI_ACTION_INPUTS, `${name}: ${key}`).to.include(key);
       }

@@ -1,11 +1,4 @@
-import {
-  AthenaClient,
-  GetQueryExecutionCommand,
-  GetQueryResultsCommand,
-  QueryExecution,
-  Row,
-  StartQueryExecutionCommand,
-} from "@aws-sdk/client-athena";
+import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, QueryExecution, Row, StartQueryExecutionCommand } from "@aws-sdk/client-athena";
 import { permanentError, retryableError } from "../core/errors";
 import { sha256 } from "../core/keys";
 import { ParamValue, QueryEngine, QueryRequest, QueryResult } from "../core/ports";
@@ -98,18 +91,22 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
   }
 
   async function start(request: QueryRequest, token: string): Promise<string> {
-    const res = await call(request, `starting report ${request.name}`, () => client.send(new StartQueryExecutionCommand({
-        QueryString: request.sql,
-        ClientRequestToken: token,
-        WorkGroup: options.workgroup,
-        QueryExecutionContext: { Database: options.database, Catalog: "AwsDataCatalog" },
-        ExecutionParameters: request.params.length > 0 ? request.params.map(athenaLiteral) : undefined,
-    })));
+    const res = await call(request, `starting report ${request.name}`, () =>
+      client.send(
+        new StartQueryExecutionCommand({
+          QueryString: request.sql,
+          ClientRequestToken: token,
+          WorkGroup: options.workgroup,
+          QueryExecutionContext: { Database: options.database, Catalog: "AwsDataCatalog" },
+          ExecutionParameters: request.params.length > 0 ? request.params.map(athenaLiteral) : undefined,
+        }),
+      ),
+    );
     if (!res.QueryExecutionId) throw retryableError(`starting report ${request.name}: Athena returned no execution id`);
     return res.QueryExecutionId;
   }
 
-    async function waitFor(request: QueryRequest, id: string): Promise<QueryExecution> {
+  async function waitFor(request: QueryRequest, id: string): Promise<QueryExecution> {
     const delay = pollDelays(options.poll);
     let elapsed = 0;
     for (;;) {
@@ -120,8 +117,9 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
         throw retryableError(`report ${request.name}: Athena query ${id} is still running near the function's deadline; the retry resumes it`);
       }
       await sleep(wait);
-      const execution = (await call(request, `checking report ${request.name} (query ${id})`, () =>
-        client.send(new GetQueryExecutionCommand({ QueryExecutionId: id })))).QueryExecution;
+      const execution = (
+        await call(request, `checking report ${request.name} (query ${id})`, () => client.send(new GetQueryExecutionCommand({ QueryExecutionId: id })))
+      ).QueryExecution;
       const state = execution?.Status?.State;
       if (execution && (state === "SUCCEEDED" || state === "FAILED" || state === "CANCELLED")) return execution;
     }
@@ -132,8 +130,10 @@ export function athenaEngine(client: AthenaClient, options: AthenaEngineOptions)
    * column names, the rest only as the caller consumes them, so a result never sits in memory whole.
    */
   async function results(request: QueryRequest, id: string): Promise<{ columns: string[]; rows: AsyncIterable<unknown[][]> }> {
-    const page = (token: string | undefined) => call(request, `reading results of report ${request.name} (query ${id})`, () =>
-      client.send(new GetQueryResultsCommand({ QueryExecutionId: id, NextToken: token, MaxResults: 1000 })));
+    const page = (token: string | undefined) =>
+      call(request, `reading results of report ${request.name} (query ${id})`, () =>
+        client.send(new GetQueryResultsCommand({ QueryExecutionId: id, NextToken: token, MaxResults: 1000 })),
+      );
     const cells = (rows: Row[]) => rows.map((row) => (row.Data ?? []).map((d) => d.VarCharValue ?? null));
     const first = await page(undefined);
     const columns = (first.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? "");

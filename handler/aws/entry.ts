@@ -61,10 +61,15 @@ export interface RefreshResult {
 export function eventKind(event: unknown): "sqs" | "refresh" | "unknown" {
   if (typeof event !== "object" || event === null || Array.isArray(event)) return "unknown";
   const e = event as Record<string, unknown>;
-  if (Array.isArray(e.Records) && Object.keys(e).length === 1
-    && e.Records.every((r) => typeof r === "object" && r !== null && (r as { eventSource?: unknown }).eventSource === "aws:sqs")) return "sqs";
+  if (
+    Array.isArray(e.Records) &&
+    Object.keys(e).length === 1 &&
+    e.Records.every((r) => typeof r === "object" && r !== null && (r as { eventSource?: unknown }).eventSource === "aws:sqs")
+  )
+    return "sqs";
   const keys = Object.keys(e).sort().join(",");
-  if (e.facilityPipeline === REFRESH_EVENT && (keys === "facilityPipeline" || (keys === "facilityPipeline,scheduledTime" && isTimestamp(e.scheduledTime)))) return "refresh";
+  if (e.facilityPipeline === REFRESH_EVENT && (keys === "facilityPipeline" || (keys === "facilityPipeline,scheduledTime" && isTimestamp(e.scheduledTime))))
+    return "refresh";
   return "unknown";
 }
 
@@ -233,11 +238,13 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
 async function scheduleRetry(deps: ProcessorDeps, receiptHandle: string, receives: number, messageId: string): Promise<number | undefined> {
   const delaySeconds = retryDelaySeconds(receives);
   try {
-    await deps.sqs.send(new ChangeMessageVisibilityCommand({
-      QueueUrl: deps.settings.uploadQueueUrl,
-      ReceiptHandle: receiptHandle,
-      VisibilityTimeout: delaySeconds,
-    }));
+    await deps.sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: deps.settings.uploadQueueUrl,
+        ReceiptHandle: receiptHandle,
+        VisibilityTimeout: delaySeconds,
+      }),
+    );
     return delaySeconds;
   } catch (e) {
     deps.telemetry.warn("could not shorten the retry delay; the message waits out the queue's visibility timeout", { messageId, error: messageOf(e) });
@@ -252,17 +259,19 @@ async function deadLetter(
 ): Promise<boolean> {
   const text = (value: string) => ({ DataType: "String", StringValue: value.slice(0, 4000) || "-" });
   try {
-    await deps.sqs.send(new SendMessageCommand({
-      QueueUrl: deps.settings.deadLetterQueueUrl,
-      // The original S3 notification, so a redrive to the uploads queue reprocesses it as it was.
-      MessageBody: body,
-      MessageAttributes: {
-        reason: text(info.reason),
-        errorClass: text(info.errorClass),
-        sourceMessageId: text(info.sourceMessageId),
-        receiveCount: { DataType: "Number", StringValue: String(info.receives) },
-      },
-    }));
+    await deps.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: deps.settings.deadLetterQueueUrl,
+        // The original S3 notification, so a redrive to the uploads queue reprocesses it as it was.
+        MessageBody: body,
+        MessageAttributes: {
+          reason: text(info.reason),
+          errorClass: text(info.errorClass),
+          sourceMessageId: text(info.sourceMessageId),
+          receiveCount: { DataType: "Number", StringValue: String(info.receives) },
+        },
+      }),
+    );
     deps.telemetry.error("upload message sent to the dead-letter queue", { messageId: info.sourceMessageId, errorClass: info.errorClass, reason: info.reason });
     deps.telemetry.count("DeadLettered", 1);
     return true;

@@ -1,11 +1,4 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  paginateListObjectsV2,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, paginateListObjectsV2, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { Readable } from "stream";
 import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
@@ -111,7 +104,8 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
       return out;
     },
     async replaceIfNewer(key, body, contentType, stamp) {
-      const put = (condition: { IfNoneMatch: "*" } | { IfMatch: string }) => conditionalPut(client, { Bucket: bucket, Key: key, ContentType: contentType, Metadata: { stamp }, ...condition }, body);
+      const put = (condition: { IfNoneMatch: "*" } | { IfMatch: string }) =>
+        conditionalPut(client, { Bucket: bucket, Key: key, ContentType: contentType, Metadata: { stamp }, ...condition }, body);
       for (let attempt = 0; attempt < 5; attempt++) {
         // Create first, and look only once S3 has said the object exists: a HEAD on a key that does not
         // exist answers 403, not 404, to a caller without s3:ListBucket, which the role does not grant on

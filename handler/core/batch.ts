@@ -48,11 +48,23 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   // Uploads of one batch ingest in parallel but take turns at the current state: they would otherwise
   // only make each other's compare-and-swap fail and re-read the same shards.
   const inTurn = serial();
-  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) => applyChange(key, changes.filter((c) => c.key === key), deps, inTurn));
+  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) =>
+    applyChange(
+      key,
+      changes.filter((c) => c.key === key),
+      deps,
+      inTurn,
+    ),
+  );
   const changed = files.filter((f) => f.status === "ingested" || f.status === "removed" || f.status === "superseded");
   if (changed.length === 0) return { files };
   try {
-    const run = await runReports(deps.reports, deps.context, changed.map((f) => f.key), deps);
+    const run = await runReports(
+      deps.reports,
+      deps.context,
+      changed.map((f) => f.key),
+      deps,
+    );
     // A separate step after the reports: one page over all of them and this batch's uploads.
     const summary = await writeSummaryPage(run, files, deps.output);
     return { files, reports: { ok: true, run, summary } };
@@ -111,7 +123,8 @@ async function applyChange(key: string, events: Change[], deps: BatchDeps, inTur
     // The version just read keeps exactly what was just written (rows of the same version written with
     // a different upload-time precision go); a newer current version keeps whatever it has.
     const written = [curatedKey(key, object.version, object.uploadedAt), quarantineKey(key, object.version, object.uploadedAt)];
-    const keep = currentVersion === undefined ? undefined : currentVersion === object.version ? { version: currentVersion, keys: written } : { version: currentVersion };
+    const keep =
+      currentVersion === undefined ? undefined : currentVersion === object.version ? { version: currentVersion, keys: written } : { version: currentVersion };
     await forgetOtherVersions(key, keep, deps.output);
     await inTurn(async () => {
       // The current state follows the curated history before the reports run: this version's rows are

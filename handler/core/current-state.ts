@@ -93,7 +93,10 @@ export const shardKey = (shard: number) => `${OUTPUT_LAYOUT.current}shard-${Stri
 
 /** Lines of a gzip NDJSON object small enough to hold as one string (a shard). */
 export function linesOf(gz: Buffer): string[] {
-  return gunzipSync(gz).toString("utf8").split("\n").filter((l) => l.length > 0);
+  return gunzipSync(gz)
+    .toString("utf8")
+    .split("\n")
+    .filter((l) => l.length > 0);
 }
 
 /**
@@ -139,11 +142,7 @@ const MAX_ATTEMPTS = 12;
  * it changed anything; it runs again on fresh contents after a lost race, so it must decide from what
  * it is given, not from what it saw before.
  */
-async function updateShards(
-  output: OutputStore,
-  shards: number[],
-  update: (shard: number, entries: Map<string, CurrentEntry>) => boolean,
-): Promise<number> {
+async function updateShards(output: OutputStore, shards: number[], update: (shard: number, entries: Map<string, CurrentEntry>) => boolean): Promise<number> {
   // A listing (the role may list current/) says which shards exist: reading one that does not would
   // answer 403, not 404, to a role without an unconditional s3:ListBucket on the bucket.
   const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
@@ -198,17 +197,21 @@ function byShard(entries: Iterable<CurrentEntry>): Map<number, Map<string, Curre
  */
 export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<string>): Promise<number> {
   const incoming = byShard([...lines].map(entryOf));
-  return updateShards(output, [...incoming.keys()].sort((a, b) => a - b), (shard, entries) => {
-    let changed = false;
-    for (const e of incoming.get(shard)!.values()) {
-      const held = entries.get(e.id);
-      if (!held || compareRecency(e, held) > 0) {
-        entries.set(e.id, e);
-        changed = true;
+  return updateShards(
+    output,
+    [...incoming.keys()].sort((a, b) => a - b),
+    (shard, entries) => {
+      let changed = false;
+      for (const e of incoming.get(shard)!.values()) {
+        const held = entries.get(e.id);
+        if (!held || compareRecency(e, held) > 0) {
+          entries.set(e.id, e);
+          changed = true;
+        }
       }
-    }
-    return changed;
-  });
+      return changed;
+    },
+  );
 }
 
 /** Merges the rows of one curated object (just written by an ingest) into the current state. */
@@ -252,7 +255,11 @@ export async function revertRemovedVersions(output: OutputStore, sourceKey: stri
     // Only rows naming the upload can be affected; ingest writes the key in exactly this form, so the
     // other rows (nearly all, on every ingest) are skipped without being parsed.
     const named = `"ingest_source_key":${JSON.stringify(sourceKey)}`;
-    const ids = (stored ? linesOf(stored.body) : []).filter((l) => l.includes(named)).map(entryOf).filter(removed).map((e) => e.id);
+    const ids = (stored ? linesOf(stored.body) : [])
+      .filter((l) => l.includes(named))
+      .map(entryOf)
+      .filter(removed)
+      .map((e) => e.id);
     if (ids.length > 0) shards.push(shard);
     for (const id of ids) affected.add(id);
   }

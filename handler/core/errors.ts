@@ -24,14 +24,12 @@ export const retryableError = (message: string, cause?: unknown) => failure("ret
 export const permanentError = (message: string, cause?: unknown) => failure("permanent", false, "PermanentError", message, cause);
 
 /** Reading the upload itself failed (a dropped connection, S3 503): worth retrying. */
-export const sourceReadError = (cause: unknown) =>
-  failure("source", true, "SourceReadError", `reading the upload failed: ${messageOf(cause)}`, cause);
+export const sourceReadError = (cause: unknown) => failure("source", true, "SourceReadError", `reading the upload failed: ${messageOf(cause)}`, cause);
 
 /** The bytes are not UTF-8 JSON text, or not the gzip they claim to be: quarantined, never retried. */
 export const contentError = (message: string) => failure("content", false, "ContentError", message);
 
-const kindOf = (e: unknown): FailureKind | undefined =>
-  typeof e === "object" && e !== null ? ((e as { kind?: FailureKind }).kind) : undefined;
+const kindOf = (e: unknown): FailureKind | undefined => (typeof e === "object" && e !== null ? (e as { kind?: FailureKind }).kind : undefined);
 
 export const isPipelineError = (e: unknown): e is PipelineError => kindOf(e) !== undefined;
 export const isContentError = (e: unknown): e is PipelineError => kindOf(e) === "content";

@@ -12,10 +12,7 @@ export interface Change {
   eventTime?: string;
 }
 
-export type ParsedMessage =
-  | { kind: "test" }
-  | { kind: "changes"; changes: Change[] }
-  | { kind: "invalid"; reason: string };
+export type ParsedMessage = { kind: "test" } | { kind: "changes"; changes: Change[] } | { kind: "invalid"; reason: string };
 
 interface S3EventRecord {
   eventName?: unknown;
@@ -69,8 +66,7 @@ export function parseS3Notification(body: string, expectedBucket: string): Parse
         ...(typeof versionId === "string" && versionId ? { version: versionId } : {}),
         ...(eventTime ? { eventTime } : {}),
       });
-    }
-    else if (name.startsWith("ObjectRemoved:")) changes.push({ kind: "removed", key: decoded });
+    } else if (name.startsWith("ObjectRemoved:")) changes.push({ kind: "removed", key: decoded });
     else return { kind: "invalid", reason: `record ${i} has an unexpected event ${JSON.stringify(name)}` };
   }
   return { kind: "changes", changes };

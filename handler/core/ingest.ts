@@ -71,7 +71,10 @@ export interface IngestDeps {
  */
 export async function ingestObject(source: SourceObject, deps: IngestDeps): Promise<IngestResult> {
   const curated = new NdjsonSink(deps.output, curatedKey(source.key, source.version, source.uploadedAt), { gzip: true, contentType: "application/x-ndjson" });
-  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key, source.version, source.uploadedAt), { gzip: false, contentType: "application/x-ndjson" });
+  const quarantine = new NdjsonSink(deps.output, quarantineKey(source.key, source.version, source.uploadedAt), {
+    gzip: false,
+    contentType: "application/x-ndjson",
+  });
   const splitter = new RecordSplitter({ maxRecordBytes: deps.maxRecordBytes, lineDelimited: isLineDelimitedName(source.key) });
   const decoded = decode(source.body);
   const curatedLine = curatedLineWriter({
@@ -198,7 +201,10 @@ export async function forgetOtherVersions(sourceKey: string, keep: { version: st
   const kept = (k: string) =>
     keep !== undefined && (keep.keys ? keep.keys.includes(k) : areas.some((a) => k.startsWith(`${derivedPrefix(a, sourceKey)}${versionPrefix(keep.version)}`)));
   const listed = await Promise.all(areas.map((a) => output.list(derivedPrefix(a, sourceKey))));
-  const stale = listed.flat().map((o) => o.key).filter((k) => !kept(k));
+  const stale = listed
+    .flat()
+    .map((o) => o.key)
+    .filter((k) => !kept(k));
   await Promise.all(stale.map((k) => output.delete(k)));
   return stale;
 }

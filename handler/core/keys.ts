@@ -13,7 +13,12 @@ export function sha256(text: string): string {
  */
 export function derivedName(sourceKey: string): string {
   const base = sourceKey.split("/").pop() ?? sourceKey;
-  const slug = stripExtension(base).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "upload";
+  const slug =
+    stripExtension(base)
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 60) || "upload";
   return `${slug}-${sha256(sourceKey).slice(0, 16)}`;
 }
 

@@ -54,9 +54,25 @@ export interface SplitOptions {
   lineDelimited: boolean;
 }
 
-const NL = 10, CR = 13, SP = 32, TAB = 9, QUOTE = 34, BACKSLASH = 92, COMMA = 44, COLON = 58;
-const LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93;
-const MINUS = 45, DIGIT0 = 48, DIGIT9 = 57, LOWER_T = 116, LOWER_F = 102, LOWER_N = 110, BOM = 0xfeff;
+const NL = 10,
+  CR = 13,
+  SP = 32,
+  TAB = 9,
+  QUOTE = 34,
+  BACKSLASH = 92,
+  COMMA = 44,
+  COLON = 58;
+const LBRACE = 123,
+  RBRACE = 125,
+  LBRACKET = 91,
+  RBRACKET = 93;
+const MINUS = 45,
+  DIGIT0 = 48,
+  DIGIT9 = 57,
+  LOWER_T = 116,
+  LOWER_F = 102,
+  LOWER_N = 110,
+  BOM = 0xfeff;
 
 const isSpace = (c: number) => c === SP || c === NL || c === CR || c === TAB;
 const isContainer = (c: number) => c === LBRACE || c === LBRACKET;
@@ -221,7 +237,10 @@ export class RecordSplitter {
     const lines = this.strayCommas;
     if (lines.length === 0) return;
     const more = lines.length > 1 ? `; ${lines.length - 1} more on later lines` : "";
-    this.fileProblem(lines[0], `line ${lines[0]}: a comma that no value follows (a trailing comma), which JSON does not allow${more}; the records were read as if it were absent`);
+    this.fileProblem(
+      lines[0],
+      `line ${lines[0]}: a comma that no value follows (a trailing comma), which JSON does not allow${more}; the records were read as if it were absent`,
+    );
     this.strayCommas = [];
   }
 
@@ -432,7 +451,9 @@ export class RecordSplitter {
           this.decideWrapper();
         }
         if (this.decision === "wrapper") {
-          this.stop(`an object with more than one property (the second at line ${this.line}): expected NDJSON, an array, or an object wrapping exactly one array; the records before it were kept`);
+          this.stop(
+            `an object with more than one property (the second at line ${this.line}): expected NDJSON, an array, or an object wrapping exactly one array; the records before it were kept`,
+          );
           return;
         }
         this.decideRecord();

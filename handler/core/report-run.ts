@@ -165,7 +165,10 @@ async function writeRunObjects(
   run: string,
   output: OutputStore,
 ): Promise<{ count: number; preview: Row[] }> {
-  checkColumns(report, header.columns.map((c) => c.name));
+  checkColumns(
+    report,
+    header.columns.map((c) => c.name),
+  );
   const json = new TextStream(output, `${run}.json`, "application/json");
   const csv = new TextStream(output, `${run}.csv`, "text/csv");
   const csvText = reportCsvWriter(header);

@@ -47,7 +47,10 @@ export async function* pagesOf(rows: QueryResult["rows"]): AsyncGenerator<unknow
 function convert(value: unknown, column: ReportColumn, report: string): Cell {
   if (value === null || value === undefined) return null;
   const text = scalarText(value);
-  const bad = () => permanentError(`report ${report}: column ${column.name} (${column.type}) got ${text === undefined ? `a value of type ${typeof value}` : JSON.stringify(text)}`);
+  const bad = () =>
+    permanentError(
+      `report ${report}: column ${column.name} (${column.type}) got ${text === undefined ? `a value of type ${typeof value}` : JSON.stringify(text)}`,
+    );
   if (text === undefined) throw bad();
   switch (column.type) {
     case "integer": {
@@ -127,7 +130,11 @@ export function reportCsvWriter(document: Pick<ReportDocument, "as_of" | "parame
   const columns: ReportColumn[] = [{ name: "as_of", type: "date" }, ...document.columns];
   return {
     header: CSV_BOM + csvHeader(columns),
-    lines: (rows) => csvLines(columns, rows.map((r) => ({ as_of: document.as_of, ...r }))),
+    lines: (rows) =>
+      csvLines(
+        columns,
+        rows.map((r) => ({ as_of: document.as_of, ...r })),
+      ),
   };
 }
 

@@ -33,16 +33,17 @@ export async function writeSummaryPage(run: ReportRunResult, files: FileOutcome[
   const uploads = files.map(uploadLine);
   const id = sha256(JSON.stringify({ outputs: run.reports.map((r) => r.jsonKey), uploads })).slice(0, 16);
   const runKey = `${OUTPUT_LAYOUT.reports}runs/${asOf}/${id}.html`;
-  const page = (pageKey: string, csvOf: (r: ReportRunResult["reports"][number]) => string) => renderSummaryPage({
-    asOf,
-    generatedAt: first?.execution_time ?? "",
-    engine: first?.engine ?? "",
-    curatedObjects: run.curatedObjects,
-    reports: documents,
-    uploads,
-    // Relative links, so the page and its CSVs can be downloaded or synced as a folder and still work.
-    csvHrefs: Object.fromEntries(run.reports.map((r) => [r.report, path.posix.relative(path.posix.dirname(pageKey), csvOf(r))])),
-  });
+  const page = (pageKey: string, csvOf: (r: ReportRunResult["reports"][number]) => string) =>
+    renderSummaryPage({
+      asOf,
+      generatedAt: first?.execution_time ?? "",
+      engine: first?.engine ?? "",
+      curatedObjects: run.curatedObjects,
+      reports: documents,
+      uploads,
+      // Relative links, so the page and its CSVs can be downloaded or synced as a folder and still work.
+      csvHrefs: Object.fromEntries(run.reports.map((r) => [r.report, path.posix.relative(path.posix.dirname(pageKey), csvOf(r))])),
+    });
   const perRun = page(runKey, (r) => r.csvKey);
   const latest = page(LATEST_SUMMARY_KEY, (r) => `${OUTPUT_LAYOUT.reports}${r.report}/latest.csv`);
   await output.put(runKey, perRun, HTML);

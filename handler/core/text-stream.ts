@@ -11,7 +11,11 @@ export class TextStream {
   private readonly stream = new PassThrough({ highWaterMark: 1024 * 1024 });
   private readonly upload: Promise<void>;
 
-  constructor(store: OutputStore, readonly key: string, contentType: string) {
+  constructor(
+    store: OutputStore,
+    readonly key: string,
+    contentType: string,
+  ) {
     this.upload = store.putStream(key, this.stream, contentType);
     // Observed in write/close; this keeps an early failure from being reported as unhandled.
     this.upload.catch(() => undefined);

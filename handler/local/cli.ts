@@ -154,7 +154,13 @@ async function expand(inputs: string[]): Promise<Expanded> {
       // Hidden files are not uploads: macOS writes `._name.json` beside every file it copies, and the
       // pipeline's own `.latest-stamps.json` sits in an output folder placed inside an input folder.
       const hidden = listed.filter((d) => d.name.startsWith("."));
-      if (hidden.length > 0) warn(`${input}: skipped ${hidden.length} hidden file(s): ${hidden.map((d) => d.name).slice(0, 5).join(", ")}${hidden.length > 5 ? ", ..." : ""}`);
+      if (hidden.length > 0)
+        warn(
+          `${input}: skipped ${hidden.length} hidden file(s): ${hidden
+            .map((d) => d.name)
+            .slice(0, 5)
+            .join(", ")}${hidden.length > 5 ? ", ..." : ""}`,
+        );
       const entries = listed.filter((d) => !d.name.startsWith("."));
       const files: string[] = [];
       for (const d of entries) {
@@ -224,7 +230,14 @@ async function firstLine(file: string): Promise<string | undefined> {
   }
 }
 
-const silent: Telemetry = { info: () => undefined, warn: () => undefined, error: () => undefined, count: () => undefined, milliseconds: () => undefined, bytes: () => undefined };
+const silent: Telemetry = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  count: () => undefined,
+  milliseconds: () => undefined,
+  bytes: () => undefined,
+};
 
 export interface RunSummary {
   exitCode: number;
@@ -278,8 +291,9 @@ export async function runOnce(options: CliOptions, changes: Change[], output: Ou
   }
 
   const rejected = result.files.some((f) => f.status === "ingested" && f.result.rejected > 0);
-  const unprocessable = result.files.some((f) =>
-    f.status === "failed" || (f.status === "ingested" && f.result.accepted === 0 && f.result.fileProblems.length > 0));
+  const unprocessable = result.files.some(
+    (f) => f.status === "failed" || (f.status === "ingested" && f.result.accepted === 0 && f.result.fileProblems.length > 0),
+  );
   const reportsFailed = result.reports !== undefined && !result.reports.ok;
   const exitCode = unprocessable || reportsFailed || (options.strict && rejected) ? 1 : 0;
 
@@ -298,7 +312,9 @@ export async function runOnce(options: CliOptions, changes: Change[], output: Ou
   if (result.reports?.ok) {
     io.out("");
     for (const r of result.reports.run.reports) io.out(renderReport(r, options.out));
-    io.out(`Reports as of ${asOf} over ${count(result.reports.run.curatedObjects)} curated file(s), written to ${options.out}/reports/<report>/latest.{json,csv}`);
+    io.out(
+      `Reports as of ${asOf} over ${count(result.reports.run.curatedObjects)} curated file(s), written to ${options.out}/reports/<report>/latest.{json,csv}`,
+    );
     // HTML summary (written by processChanges): say where to open it.
     const page = result.reports.summary.latestUpdated ? result.reports.summary.latestKey : result.reports.summary.runKey;
     io.out(`Summary page: ${path.join(options.out, page)}`);
@@ -366,8 +382,15 @@ function jsonSummary(options: CliOptions & { asOf: string }, result: BatchResult
         case "ingested": {
           const r = f.result;
           return {
-            file: f.key, status: r.outcome, accepted: r.accepted, rejected: r.rejected, file_problems: r.fileProblems,
-            unknown_fields: r.unknownFields, duplicate_ids: r.duplicateIds, curated: r.curatedKey ?? null, quarantine: r.quarantineKey ?? null,
+            file: f.key,
+            status: r.outcome,
+            accepted: r.accepted,
+            rejected: r.rejected,
+            file_problems: r.fileProblems,
+            unknown_fields: r.unknownFields,
+            duplicate_ids: r.duplicateIds,
+            curated: r.curatedKey ?? null,
+            quarantine: r.quarantineKey ?? null,
           };
         }
         case "failed":
@@ -385,7 +408,14 @@ function jsonSummary(options: CliOptions & { asOf: string }, result: BatchResult
     rejects_by_field: [...byField.values()].sort((a, b) => b.records - a.records || a.field.localeCompare(b.field)),
     earlier_uploads: earlier,
     reports: result.reports?.ok
-      ? result.reports.run.reports.map((r) => ({ report: r.report, rows: r.rows, json: r.jsonKey, csv: r.csvKey, latest_json: `${OUTPUT_LAYOUT.reports}${r.report}/latest.json`, latest_csv: `${OUTPUT_LAYOUT.reports}${r.report}/latest.csv` }))
+      ? result.reports.run.reports.map((r) => ({
+          report: r.report,
+          rows: r.rows,
+          json: r.jsonKey,
+          csv: r.csvKey,
+          latest_json: `${OUTPUT_LAYOUT.reports}${r.report}/latest.json`,
+          latest_csv: `${OUTPUT_LAYOUT.reports}${r.report}/latest.csv`,
+        }))
       : [],
     summary_page: result.reports?.ok ? result.reports.summary.runKey : null,
     report_error: result.reports && !result.reports.ok ? messageOf(result.reports.error) : null,
@@ -490,7 +520,15 @@ async function changesFor(options: CliOptions): Promise<Change[]> {
   const dirKeys = dirs.map((d) => `${realFolder(d).split(path.sep).join("/").replace(/\/$/, "")}/`);
   for (const key of await sourcesInOutput(options.out)) {
     const inDir = dirKeys.some((d) => key.startsWith(d) && !key.slice(d.length).includes("/"));
-    if (inDir && !keys.includes(key) && !(await fsp.access(key).then(() => true, () => false))) changes.push({ kind: "removed", key });
+    if (
+      inDir &&
+      !keys.includes(key) &&
+      !(await fsp.access(key).then(
+        () => true,
+        () => false,
+      ))
+    )
+      changes.push({ kind: "removed", key });
   }
   return changes;
 }
@@ -522,7 +560,10 @@ async function watchLoop(dir: string, options: CliOptions, io: Io): Promise<numb
       const changes: Change[] = [];
       for (const name of names) {
         const file = path.join(dir, name);
-        const exists = await fsp.stat(file).then((s) => s.isFile(), () => false);
+        const exists = await fsp.stat(file).then(
+          (s) => s.isFile(),
+          () => false,
+        );
         changes.push({ kind: exists ? "created" : "removed", key: localKey(file) });
       }
       await runOnce(options, changes, io).catch((e) => io.err(`Run failed: ${messageOf(e)}`));

@@ -98,7 +98,12 @@ async function* chunks(result: DuckDBResult, done: () => void): AsyncGenerator<u
  * the same columns, and the reports return zero rows. Temporary: it belongs to the run's connection.
  */
 async function defineTable(connection: DuckDBConnection, curatedDir: string): Promise<void> {
-  const files = fs.existsSync(curatedDir) ? fs.readdirSync(curatedDir).filter((f) => f.endsWith(".ndjson.gz")).sort() : [];
+  const files = fs.existsSync(curatedDir)
+    ? fs
+        .readdirSync(curatedDir)
+        .filter((f) => f.endsWith(".ndjson.gz"))
+        .sort()
+    : [];
   if (files.length === 0) {
     const nulls = duckDbColumns.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(", ");
     await connection.run(`CREATE OR REPLACE TEMP VIEW ${FACILITY_TABLE} AS SELECT ${nulls} WHERE false`);

@@ -14,7 +14,10 @@ import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore } from
  */
 export function localKey(file: string, cwd = process.cwd()): string {
   const absolute = path.resolve(cwd, file);
-  return path.join(realFolder(path.dirname(absolute)), path.basename(absolute)).split(path.sep).join("/");
+  return path
+    .join(realFolder(path.dirname(absolute)), path.basename(absolute))
+    .split(path.sep)
+    .join("/");
 }
 
 /** The real path of a folder, or the path as given when it does not exist (any more). */

@@ -42,7 +42,12 @@ async function ensureWritableFolder(out: string): Promise<void> {
     await fsp.access(out, constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOTDIR" ? "a part of the path is a file, not a folder" : code === "EACCES" || code === "EPERM" || code === "EROFS" ? "no permission to write there" : (e as Error).message;
+    const why =
+      code === "ENOTDIR"
+        ? "a part of the path is a file, not a folder"
+        : code === "EACCES" || code === "EPERM" || code === "EROFS"
+          ? "no permission to write there"
+          : (e as Error).message;
     throw new Error(`--out ${out}: cannot create or write the folder (${why}); name a folder you can write to`, { cause: e });
   }
 }

@@ -32,7 +32,11 @@ export function table(columns: string[], rows: Array<Record<string, Cell>>): str
   const cells = rows.map((r) => columns.map((c) => (r[c] === null ? "-" : printable(String(r[c])))));
   const widths = columns.map((c, i) => Math.max(stringWidth(c), ...cells.map((row) => stringWidth(row[i]))));
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === "number"));
-  const line = (values: string[]) => values.map((v, i) => pad(v, widths[i], numeric[i])).join("  ").trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => pad(v, widths[i], numeric[i]))
+      .join("  ")
+      .trimEnd();
   return [line(columns), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
 }
 
@@ -40,15 +44,24 @@ export function renderReport(r: ReportWritten, outDir: string): string {
   const doc = r.document;
   const shown = doc.results.slice(0, SHOWN_ROWS);
   const more = r.rows - shown.length;
-  const params = Object.entries(doc.parameters).map(([k, v]) => `${k} ${v}`).join(", ");
+  const params = Object.entries(doc.parameters)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
   return [
     `== ${doc.report}${params ? ` (${params})` : ""}`,
     doc.description,
     "",
-    doc.results.length === 0 ? "(no rows)" : table(doc.columns.map((c) => c.name), shown),
+    doc.results.length === 0
+      ? "(no rows)"
+      : table(
+          doc.columns.map((c) => c.name),
+          shown,
+        ),
     more > 0 ? `... and ${more} more rows in ${outDir}/reports/${doc.report}/latest.csv` : "",
     "",
-  ].filter((l, i, all) => !(l === "" && all[i - 1] === "")).join("\n");
+  ]
+    .filter((l, i, all) => !(l === "" && all[i - 1] === ""))
+    .join("\n");
 }
 
 /** One line per file, plus the first few rejects with line, field and reason. */

@@ -66,8 +66,8 @@ export function renderSummaryPage(input: SummaryPageInput): string {
     "<body>",
     "<header>",
     "<h1>Facility reports</h1>",
-    `<p class="meta">As of <strong>${e(input.asOf)}</strong> &middot; produced ${e(input.generatedAt)} by ${e(input.engine)}`
-      + ` &middot; ${e(input.curatedObjects)} curated file${input.curatedObjects === 1 ? "" : "s"}</p>`,
+    `<p class="meta">As of <strong>${e(input.asOf)}</strong> &middot; produced ${e(input.generatedAt)} by ${e(input.engine)}` +
+      ` &middot; ${e(input.curatedObjects)} curated file${input.curatedObjects === 1 ? "" : "s"}</p>`,
     "</header>",
     '<div class="charts">',
     byState ? stateChart(byState) : "",
@@ -78,22 +78,33 @@ export function renderSummaryPage(input: SummaryPageInput): string {
     "</body>",
     "</html>",
     "",
-  ].filter((l) => l !== "").join("\n");
+  ]
+    .filter((l) => l !== "")
+    .join("\n");
 }
 
 function reportSection(r: SummaryReport, csvHref: string | undefined): string {
   const shown = r.results.slice(0, PAGE_ROWS);
-  const params = Object.entries(r.parameters).map(([k, v]) => `${e(k)} ${e(v)}`).join(", ");
+  const params = Object.entries(r.parameters)
+    .map(([k, v]) => `${e(k)} ${e(v)}`)
+    .join(", ");
   const more = r.result_count - shown.length;
   const csv = csvHref ? ` <a href="${e(csvHref)}">CSV</a>` : "";
   return [
     `<section id="${e(r.report)}">`,
     `<h2>${e(r.report)}</h2>`,
     `<p>${e(r.description)}${params ? ` (${params})` : ""}. ${e(r.result_count)} row${r.result_count === 1 ? "" : "s"}.${csv}</p>`,
-    r.results.length === 0 ? '<p class="none">No rows.</p>' : table(r.columns.map((c) => c.name), shown),
+    r.results.length === 0
+      ? '<p class="none">No rows.</p>'
+      : table(
+          r.columns.map((c) => c.name),
+          shown,
+        ),
     more > 0 ? `<p class="more">${e(more)} more rows in the CSV.</p>` : "",
     "</section>",
-  ].filter((l) => l !== "").join("\n");
+  ]
+    .filter((l) => l !== "")
+    .join("\n");
 }
 
 function table(columns: string[], rows: Row[]): string {
@@ -103,29 +114,37 @@ function table(columns: string[], rows: Row[]): string {
   return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body.join("\n")}\n</tbody>\n</table>`;
 }
 
-const cell = (v: Cell | undefined) => (v === null || v === undefined ? '<span class="null">&ndash;</span>' : e(typeof v === "number" ? v.toLocaleString("en-US") : v));
+const cell = (v: Cell | undefined) =>
+  v === null || v === undefined ? '<span class="null">&ndash;</span>' : e(typeof v === "number" ? v.toLocaleString("en-US") : v);
 
 function uploadsSection(uploads: SummaryUpload[]): string {
   const accepted = uploads.reduce((n, u) => n + u.accepted, 0);
   const rejected = uploads.reduce((n, u) => n + u.rejected, 0);
   const rows = uploads.map((u) => {
     const bad = u.rejected > 0 || u.status === "rejected" || u.status === "failed";
-    return `<tr${bad ? ' class="bad"' : ""}><td>${e(u.file)}</td><td>${e(u.status)}</td><td class="num">${e(u.accepted)}</td>`
-      + `<td class="num">${e(u.rejected)}</td><td>${u.problems.map(e).join("<br>")}</td><td>${u.quarantine ? e(u.quarantine) : ""}</td></tr>`;
+    return (
+      `<tr${bad ? ' class="bad"' : ""}><td>${e(u.file)}</td><td>${e(u.status)}</td><td class="num">${e(u.accepted)}</td>` +
+      `<td class="num">${e(u.rejected)}</td><td>${u.problems.map(e).join("<br>")}</td><td>${u.quarantine ? e(u.quarantine) : ""}</td></tr>`
+    );
   });
   return [
     '<section id="uploads">',
     "<h2>Uploads in this run</h2>",
-    `<p>${e(uploads.length)} upload${uploads.length === 1 ? "" : "s"}: ${e(accepted)} records accepted, ${e(rejected)} rejected.`
-      + (rejected > 0 ? " Each reject is kept with its line and reason in the quarantine object named below." : "") + "</p>",
-    uploads.length === 0 ? "" : [
-      "<table>",
-      '<thead><tr><th>upload</th><th>outcome</th><th class="num">accepted</th><th class="num">rejected</th><th>file problems</th><th>rejects and reasons</th></tr></thead>',
-      `<tbody>\n${rows.join("\n")}\n</tbody>`,
-      "</table>",
-    ].join("\n"),
+    `<p>${e(uploads.length)} upload${uploads.length === 1 ? "" : "s"}: ${e(accepted)} records accepted, ${e(rejected)} rejected.` +
+      (rejected > 0 ? " Each reject is kept with its line and reason in the quarantine object named below." : "") +
+      "</p>",
+    uploads.length === 0
+      ? ""
+      : [
+          "<table>",
+          '<thead><tr><th>upload</th><th>outcome</th><th class="num">accepted</th><th class="num">rejected</th><th>file problems</th><th>rejects and reasons</th></tr></thead>',
+          `<tbody>\n${rows.join("\n")}\n</tbody>`,
+          "</table>",
+        ].join("\n"),
     "</section>",
-  ].filter((l) => l !== "").join("\n");
+  ]
+    .filter((l) => l !== "")
+    .join("\n");
 }
 
 /** Horizontal bars: one per state, in the report's order (most accredited facilities first). */
@@ -141,10 +160,12 @@ function stateChart(r: SummaryReport): string {
     const n = x.accredited_facilities as number;
     const y = top + i * rowH;
     const w = Math.max(1, Math.round((n / max) * barMax));
-    return `<g><title>${e(x.state)}: ${e(n)} accredited facilities</title>`
-      + `<text x="${label - 8}" y="${y + 15}" text-anchor="end">${e(x.state)}</text>`
-      + `<rect x="${label}" y="${y + 3}" width="${w}" height="${rowH - 6}" class="bar"></rect>`
-      + `<text x="${label + w + 6}" y="${y + 15}">${e(n)}</text></g>`;
+    return (
+      `<g><title>${e(x.state)}: ${e(n)} accredited facilities</title>` +
+      `<text x="${label - 8}" y="${y + 15}" text-anchor="end">${e(x.state)}</text>` +
+      `<rect x="${label}" y="${y + 3}" width="${w}" height="${rowH - 6}" class="bar"></rect>` +
+      `<text x="${label + w + 6}" y="${y + 15}">${e(n)}</text></g>`
+    );
   });
   return `<figure>${title}\n<svg role="img" aria-label="Accredited facilities per state" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg">\n${bars.join("\n")}\n</svg></figure>`;
 }
@@ -175,8 +196,10 @@ function expiryTimeline(r: SummaryReport, asOf: string): string {
     const x = xOf(tick);
     // A month starting within days of the as-of date would crowd its line.
     if (x - xOf(start) < 20) continue;
-    ticks.push(`<line x1="${x}" y1="${axisH - 6}" x2="${x}" y2="${height}" class="grid"></line>`
-      + `<text x="${x}" y="${axisH - 10}" text-anchor="middle" class="tick">${new Date(tick * DAY_MS).toISOString().slice(0, 7)}</text>`);
+    ticks.push(
+      `<line x1="${x}" y1="${axisH - 6}" x2="${x}" y2="${height}" class="grid"></line>` +
+        `<text x="${x}" y="${axisH - 10}" text-anchor="middle" class="tick">${new Date(tick * DAY_MS).toISOString().slice(0, 7)}</text>`,
+    );
   }
   const lanes = rows.map((x, i) => {
     const y = axisH + i * laneH + laneH / 2;
@@ -184,16 +207,20 @@ function expiryTimeline(r: SummaryReport, asOf: string): string {
     const due = xOf(dayOf(until));
     const name = `${String(x.facility_name ?? x.facility_id ?? "")}`;
     const who = `${clip(name, 26)} · ${clip(String(x.accreditation_body ?? ""), 16)}`;
-    return `<g><title>${e(name)}, ${e(x.accreditation_body ?? "")} ${e(x.accreditation_id ?? "")}: valid until ${e(until)} (${e(x.days_remaining)} days)</title>`
-      + `<text x="${label - 8}" y="${y + 4}" text-anchor="end">${e(who)}</text>`
-      + `<line x1="${xOf(start)}" y1="${y}" x2="${due}" y2="${y}" class="span"></line>`
-      + `<circle cx="${due}" cy="${y}" r="5" class="due"></circle>`
-      + `<text x="${due + 9}" y="${y + 4}" class="days">${e(x.days_remaining)} d</text></g>`;
+    return (
+      `<g><title>${e(name)}, ${e(x.accreditation_body ?? "")} ${e(x.accreditation_id ?? "")}: valid until ${e(until)} (${e(x.days_remaining)} days)</title>` +
+      `<text x="${label - 8}" y="${y + 4}" text-anchor="end">${e(who)}</text>` +
+      `<line x1="${xOf(start)}" y1="${y}" x2="${due}" y2="${y}" class="span"></line>` +
+      `<circle cx="${due}" cy="${y}" r="5" class="due"></circle>` +
+      `<text x="${due + 9}" y="${y + 4}" class="days">${e(x.days_remaining)} d</text></g>`
+    );
   });
   const note = r.results.length > rows.length ? `<figcaption>The first ${rows.length} of ${r.results.length}; all are in the table below.</figcaption>` : "";
-  return `<figure>${title}\n<svg role="img" aria-label="Expiring accreditations" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg">\n`
-    + `${ticks.join("\n")}\n<line x1="${xOf(start)}" y1="${axisH - 6}" x2="${xOf(start)}" y2="${height - 14}" class="asof"></line>`
-    + `<text x="${xOf(start)}" y="${height - 2}" class="tick" text-anchor="middle">as of ${e(asOf)}</text>\n${lanes.join("\n")}\n</svg>${note}</figure>`;
+  return (
+    `<figure>${title}\n<svg role="img" aria-label="Expiring accreditations" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg">\n` +
+    `${ticks.join("\n")}\n<line x1="${xOf(start)}" y1="${axisH - 6}" x2="${xOf(start)}" y2="${height - 14}" class="asof"></line>` +
+    `<text x="${xOf(start)}" y="${height - 2}" class="tick" text-anchor="middle">as of ${e(asOf)}</text>\n${lanes.join("\n")}\n</svg>${note}</figure>`
+  );
 }
 
 const STYLE = [

@@ -41,7 +41,8 @@ const sqlOf = (name: string) => fs.readFileSync(path.join(__dirname, `${name}.sq
 export const REPORTS: readonly ReportDefinition[] = [
   {
     name: "accreditation-by-state",
-    description: "Facilities with at least one accreditation valid on the as-of date, per state, with their employees (each facility counted once) and valid accreditations",
+    description:
+      "Facilities with at least one accreditation valid on the as-of date, per state, with their employees (each facility counted once) and valid accreditations",
     sql: sqlOf("accreditation-by-state"),
     parameters: ["as_of"],
     columns: [

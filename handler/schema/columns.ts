@@ -53,7 +53,6 @@ function columnType(node: SchemaNode, d: TypeDialect): string {
   }
 }
 
-
 function entries(node: SchemaNode): [string, SchemaNode][] {
   return Object.entries(required(node.properties, "properties"));
 }

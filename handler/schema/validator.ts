@@ -350,7 +350,9 @@ function typeHint(v: unknown, expected: string): string {
   const want = article(expected);
   if ((expected === "integer" || expected === "number") && typeof v === "string" && NUMBER_AS_TEXT.test(v)) {
     const n = Number(v);
-    return expected === "integer" && !Number.isInteger(n) ? `${shortValue(v)} is text: must be a whole number` : `${shortValue(v)} is text: write ${v} without quotes`;
+    return expected === "integer" && !Number.isInteger(n)
+      ? `${shortValue(v)} is text: must be a whole number`
+      : `${shortValue(v)} is text: write ${v} without quotes`;
   }
   if (expected === "integer" && typeof v === "number") return `${v} is not whole: must be a whole number`;
   if (expected === "string" && typeof v === "number") return `${v} is a number: write it in quotes ("${v}")`;

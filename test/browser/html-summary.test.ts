@@ -16,8 +16,14 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 // No network on CI and developer machines: nothing in the browser may try to reach one.
 const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
 ];
 
 describe("HTML summary in a real browser (headless Chromium)", function () {
@@ -73,8 +79,15 @@ describe("HTML summary in a real browser (headless Chromium)", function () {
   it("shows the as-of date, the three reports and the uploads summary as visible text", () => {
     expect(counts.title).to.equal("Facility reports as of 2026-11-27");
     expect(visible).to.include("As of 2026-11-27");
-    for (const heading of ["Accredited facilities per state", "Expiring accreditations", "Uploads in this run",
-      "accreditation-by-state", "facility-metrics", "expiring-accreditations"]) expect(visible).to.include(heading);
+    for (const heading of [
+      "Accredited facilities per state",
+      "Expiring accreditations",
+      "Uploads in this run",
+      "accreditation-by-state",
+      "facility-metrics",
+      "expiring-accreditations",
+    ])
+      expect(visible).to.include(heading);
     expect(visible).to.match(/5 uploads: 11 records accepted, 1 rejected\./);
     expect(visible).to.include("Mercy General Hospital");
   });

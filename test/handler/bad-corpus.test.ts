@@ -23,7 +23,10 @@ const INGEST_FIELDS = ["ingest_source_key", "ingest_source_version", "ingest_tim
 
 describe(`bad-input corpus (sample-data/bad, ${manifest.cases.length} cases)`, () => {
   it("lists every file of the folder in the manifest, and at least 25 cases", () => {
-    const files = fs.readdirSync(dir).filter((f) => f !== "manifest.json").sort();
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f !== "manifest.json")
+      .sort();
     expect(manifest.cases.map((c) => c.file).sort()).to.deep.equal(files);
     expect(manifest.cases.length).to.be.at.least(25);
   });
@@ -41,7 +44,11 @@ describe(`bad-input corpus (sample-data/bad, ${manifest.cases.length} cases)`, (
       expect(result.rejected).to.equal(c.rejected);
 
       const quarantine = store.objects.has(quarantineKey(c.file, "v1"))
-        ? store.text(quarantineKey(c.file, "v1")).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry)
+        ? store
+            .text(quarantineKey(c.file, "v1"))
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as QuarantineEntry)
         : [];
       expect(quarantine.length).to.equal(c.rejected + result.fileProblems.length);
       if (c.reason) {

@@ -1,22 +1,21 @@
 import { expect } from "chai";
 import { gunzipSync } from "zlib";
 import { s3OutputStore } from "../../handler/aws/s3-store";
-import {
-  compareText,
-  CURRENT_SHARDS,
-  entryOf,
-  mergeIntoCurrent,
-  RECENCY_ORDER,
-  shardKey,
-  shardOf,
-} from "../../handler/core/current-state";
+import { compareText, CURRENT_SHARDS, entryOf, mergeIntoCurrent, RECENCY_ORDER, shardKey, shardOf } from "../../handler/core/current-state";
 import { ReportDocument } from "../../handler/core/results";
 import { REPORTS } from "../../handler/reports/registry";
 import { MemoryStore } from "../support/memory-store";
 import { OUTPUT, ProcessorHarness } from "../support/processor-harness";
 
-const facility = (id: string, name: string, state = "TX") =>
-  ({ facility_id: id, facility_name: name, location: { address: "1 Main St", city: "Austin", state, zip: "73301" }, employee_count: 10, services: [], labs: [], accreditations: [] });
+const facility = (id: string, name: string, state = "TX") => ({
+  facility_id: id,
+  facility_name: name,
+  location: { address: "1 Main St", city: "Austin", state, zip: "73301" },
+  employee_count: 10,
+  services: [],
+  labs: [],
+  accreditations: [],
+});
 const ndjson = (rows: object[]) => rows.map((r) => JSON.stringify(r)).join("\n");
 
 /** A curated row as ingest writes it, with the provenance the merge orders by. */
@@ -45,7 +44,8 @@ function state(store: MemoryStore): Record<string, string> {
   return out;
 }
 
-const shardBytes = (store: MemoryStore) => Object.fromEntries([...store.objects].filter(([k]) => k.startsWith("current/")).map(([k, o]) => [k, o.body.toString("hex")]));
+const shardBytes = (store: MemoryStore) =>
+  Object.fromEntries([...store.objects].filter(([k]) => k.startsWith("current/")).map(([k, o]) => [k, o.body.toString("hex")]));
 
 describe("current state (latest record per facility)", () => {
   describe("the merge order", () => {
@@ -64,14 +64,29 @@ describe("current state (latest record per facility)", () => {
     });
 
     const cases: Array<{ name: string; older: string; newer: string }> = [
-      { name: "a later LastModified", older: row("F1", "old", { time: "2026-11-27T08:00:00.000Z", key: "z.ndjson" }), newer: row("F1", "new", { time: "2026-11-27T08:00:01.000Z", key: "a.ndjson" }) },
-      { name: "the same second, a later upload time", older: row("F1", "old", { upload: "2026-11-27T08:00:00.900Z", key: "z.ndjson" }), newer: row("F1", "new", { upload: "2026-11-27T08:00:00.950Z", key: "a.ndjson" }) },
-      { name: "the same times, the greater key", older: row("F1", "old", { key: "a.ndjson", index: 9 }), newer: row("F1", "new", { key: "b.ndjson", index: 0 }) },
+      {
+        name: "a later LastModified",
+        older: row("F1", "old", { time: "2026-11-27T08:00:00.000Z", key: "z.ndjson" }),
+        newer: row("F1", "new", { time: "2026-11-27T08:00:01.000Z", key: "a.ndjson" }),
+      },
+      {
+        name: "the same second, a later upload time",
+        older: row("F1", "old", { upload: "2026-11-27T08:00:00.900Z", key: "z.ndjson" }),
+        newer: row("F1", "new", { upload: "2026-11-27T08:00:00.950Z", key: "a.ndjson" }),
+      },
+      {
+        name: "the same times, the greater key",
+        older: row("F1", "old", { key: "a.ndjson", index: 9 }),
+        newer: row("F1", "new", { key: "b.ndjson", index: 0 }),
+      },
       { name: "the same upload, the later record", older: row("F1", "old", { index: 3 }), newer: row("F1", "new", { index: 4 }) },
     ];
     for (const c of cases) {
       it(`keeps the later record by ${c.name}, whichever arrives first`, async () => {
-        for (const order of [[c.older, c.newer], [c.newer, c.older]]) {
+        for (const order of [
+          [c.older, c.newer],
+          [c.newer, c.older],
+        ]) {
           const store = new MemoryStore();
           for (const line of order) await mergeIntoCurrent(store, [line]);
           expect(state(store)).to.deep.equal({ F1: "new" });
@@ -81,7 +96,11 @@ describe("current state (latest record per facility)", () => {
   });
 
   it("converges to the same bytes whatever the delivery order, duplicates included, and writes nothing for a duplicate", async () => {
-    const uploads = [0, 1, 2, 3].map((d) => Array.from({ length: 40 }, (_, i) => row(`F${i}`, `day ${d}`, { time: `2026-11-2${d}T08:00:00.000Z`, key: `day-${d}.ndjson`, index: i })).filter((_, i) => (i + d) % 3 !== 0));
+    const uploads = [0, 1, 2, 3].map((d) =>
+      Array.from({ length: 40 }, (_, i) => row(`F${i}`, `day ${d}`, { time: `2026-11-2${d}T08:00:00.000Z`, key: `day-${d}.ndjson`, index: i })).filter(
+        (_, i) => (i + d) % 3 !== 0,
+      ),
+    );
     const inOrder = new MemoryStore();
     for (const u of uploads) await mergeIntoCurrent(inOrder, u);
     const shuffled = new MemoryStore();
@@ -92,10 +111,33 @@ describe("current state (latest record per facility)", () => {
   });
 
   it("reads a row's id and order fields like a full parse, wherever facility_id stands and whatever the strings hold", () => {
-    const tricky = { facility_name: 'say \\"facility_id\\":\\"X\\" and ,"ingest_source_key":', location: { address: "1", city: "c", state: "TX", zip: "73301" }, employee_count: 1, services: [], labs: [], accreditations: [], facility_id: "F\u00e9\"9" };
-    const ingest = { ingest_source_key: "k/\u{1F600}.json", ingest_source_version: "v\"2", ingest_time: "2026-11-27T08:00:00.000Z", ingest_upload_time: "2026-11-27T08:00:00.123Z", ingest_line: 4, ingest_index: 3 };
+    const tricky = {
+      facility_name: 'say \\"facility_id\\":\\"X\\" and ,"ingest_source_key":',
+      location: { address: "1", city: "c", state: "TX", zip: "73301" },
+      employee_count: 1,
+      services: [],
+      labs: [],
+      accreditations: [],
+      facility_id: 'F\u00e9"9',
+    };
+    const ingest = {
+      ingest_source_key: "k/\u{1F600}.json",
+      ingest_source_version: 'v"2',
+      ingest_time: "2026-11-27T08:00:00.000Z",
+      ingest_upload_time: "2026-11-27T08:00:00.123Z",
+      ingest_line: 4,
+      ingest_index: 3,
+    };
     const line = JSON.stringify({ ...tricky, ...ingest });
-    expect(entryOf(line)).to.deep.equal({ id: tricky.facility_id, sourceKey: ingest.ingest_source_key, sourceVersion: ingest.ingest_source_version, time: ingest.ingest_time, uploadTime: ingest.ingest_upload_time, index: 3, line });
+    expect(entryOf(line)).to.deep.equal({
+      id: tricky.facility_id,
+      sourceKey: ingest.ingest_source_key,
+      sourceVersion: ingest.ingest_source_version,
+      time: ingest.ingest_time,
+      uploadTime: ingest.ingest_upload_time,
+      index: 3,
+      line,
+    });
   });
 
   it("spreads facilities over the shards by a hash of their id", () => {
@@ -142,7 +184,11 @@ describe("current state (latest record per facility)", () => {
       h.s3.beforeNext("PutObject", () => mergeIntoCurrent(output, [row(rival, "from the other batch")]).then(() => undefined), "current/");
       h.s3.raceNext("current/");
       await mergeIntoCurrent(output, [row("F1", "second", { time: "2026-11-28T08:00:00.000Z" })]);
-      const rows = gunzipSync(h.s3.get(OUTPUT, shardKey(shardOf("F1")))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as { facility_id: string; facility_name: string });
+      const rows = gunzipSync(h.s3.get(OUTPUT, shardKey(shardOf("F1")))!.body)
+        .toString()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { facility_id: string; facility_name: string });
       expect(rows.map((r) => `${r.facility_id}=${r.facility_name}`).sort()).to.deep.equal([`F1=second`, `${rival}=from the other batch`].sort());
       // The first write, the rival's 409 and its retry, this merge's 412 and its retry.
       expect(h.s3.calls.filter((c) => c === `PutObject ${shardKey(shardOf("F1"))}`)).to.have.length(5);
@@ -150,7 +196,8 @@ describe("current state (latest record per facility)", () => {
 
     it("after 20 daily snapshots under new keys, a report scans about one snapshot, not the history", async () => {
       h.athena.runQueries = false;
-      const snapshot = (day: number) => ndjson(Array.from({ length: 500 }, (_, i) => ({ ...facility(`F${i}`, `Facility ${i} day ${day}`), employee_count: day })));
+      const snapshot = (day: number) =>
+        ndjson(Array.from({ length: 500 }, (_, i) => ({ ...facility(`F${i}`, `Facility ${i} day ${day}`), employee_count: day })));
       for (let day = 1; day <= 20; day++) {
         const res = await h.invoke([h.upload(`daily/facilities-2026-11-${String(day).padStart(2, "0")}.json`, snapshot(day))]);
         expect(res.batchItemFailures).to.deep.equal([]);

@@ -8,7 +8,10 @@ describe("S3 notifications in SQS messages", () => {
   it("reads several records of one message, created and removed", () => {
     expect(parseS3Notification(body([rec("ObjectCreated:Put", "a.json"), rec("ObjectRemoved:DeleteMarkerCreated", "b.json")]), "raw")).to.deep.equal({
       kind: "changes",
-      changes: [{ kind: "created", key: "a.json" }, { kind: "removed", key: "b.json" }],
+      changes: [
+        { kind: "created", key: "a.json" },
+        { kind: "removed", key: "b.json" },
+      ],
     });
   });
 

@@ -25,27 +25,148 @@ async function* breaksAfter(o: StoredObject, bytes: number): AsyncGenerator<Uint
   throw Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
 }
 
-const onlyFor = (sql: string, first: Outcome) => (s: string, attempt: number): Outcome => (s === sql && attempt === 0 ? first : { state: "SUCCEEDED" });
+const onlyFor =
+  (sql: string, first: Outcome) =>
+  (s: string, attempt: number): Outcome =>
+    s === sql && attempt === 0 ? first : { state: "SUCCEEDED" };
 
 const faults: Fault[] = [
-  { name: "S3 503 reading the upload", inject: (h) => h.s3.failNext("GetObject", () => s3Error("ServiceUnavailable", 503), { key: UPLOAD }), expected: "retried", billed: 3 },
-  { name: "S3 SlowDown writing the curated object", inject: (h) => h.s3.failNext("PutObject", () => s3Error("SlowDown", 503), { key: "curated/" }), expected: "retried", billed: 3 },
-  { name: "the upload's stream breaking mid-file", inject: (h) => h.s3.failNext("GetObject", () => new Error("unused"), { key: UPLOAD, body: (o) => breaksAfter(o, 300) }), expected: "retried", billed: 3 },
-  { name: "S3 500 listing the curated objects", inject: (h) => h.s3.failNext("ListObjectsV2", () => s3Error("InternalError", 500)), expected: "retried", billed: 3 },
-  { name: "Athena throttling StartQueryExecution twice", inject: (h) => h.athena.failStarts(() => athenaError("TooManyRequestsException"), () => athenaError("ThrottlingException")), expected: "completed", billed: 3 },
-  { name: "Athena throttling beyond the backoff", inject: (h) => h.athena.failStarts(...Array.from({ length: 12 }, () => () => athenaError("TooManyRequestsException"))), expected: "retried", billed: 3 },
-  { name: "Athena 500 on StartQueryExecution", inject: (h) => h.athena.failStarts(() => athenaError("InternalServerException", 500)), expected: "completed", billed: 3 },
-  { name: "a query FAILED with an internal error", inject: (h) => { h.athena.outcomeFor = onlyFor(metricsSql, { state: "FAILED", reason: "INTERNAL_ERROR_QUERY_ENGINE", category: 1 }); }, expected: "completed", billed: 4 },
-  { name: "a query FAILED with a syntax error", inject: (h) => { h.athena.outcomeFor = onlyFor(metricsSql, { state: "FAILED", reason: "SYNTAX_ERROR: mismatched input", category: 2 }); }, expected: "dead-lettered", billed: 3, reason: /SYNTAX_ERROR/ },
-  { name: "a query FAILED for a missing permission", inject: (h) => { h.athena.outcomeFor = onlyFor(metricsSql, { state: "FAILED", reason: "PERMISSION_ERROR: Access denied when writing output", category: 2, retryable: false }); }, expected: "dead-lettered", billed: 3, reason: /PERMISSION_ERROR/ },
-  { name: "a query CANCELLED by someone", inject: (h) => { h.athena.outcomeFor = onlyFor(metricsSql, { state: "CANCELLED", reason: "Query was cancelled by user" }); }, expected: "completed", billed: 4 },
-  { name: "a query CANCELLED by the bytes-scanned cutoff", inject: (h) => { h.athena.outcomeFor = onlyFor(metricsSql, { state: "CANCELLED", reason: "Bytes scanned limit was exceeded" }); }, expected: "dead-lettered", billed: 3, reason: /cutoff/ },
-  { name: "the deadline while queries run", inject: (h) => { h.athena.outcomeFor = () => ({ state: "RUNNING" }); h.budgetMs = 20_000; }, expected: "retried", billed: 3 },
-  { name: "a failed write of a report result", inject: (h) => h.s3.failNext("PutObject", () => s3Error("InternalError", 500), { key: "reports/facility-metrics/runs/" }), expected: "retried", billed: 3 },
-  { name: "a failed first write of latest", inject: (h) => h.s3.failNext("PutObject", () => s3Error("ServiceUnavailable", 503), { key: "reports/facility-metrics/latest" }), expected: "retried", billed: 3 },
-  { name: "a conditional write of latest racing another writer (409)", inject: (h) => h.s3.raceNext("reports/facility-metrics/latest"), expected: "completed", billed: 3 },
-  { name: "access denied reading the upload", inject: (h) => h.s3.failNext("GetObject", () => s3Error("AccessDenied", 403), { key: UPLOAD }), expected: "dead-lettered", billed: 0, reason: /AccessDenied/ },
-  { name: "a transient failure on the message's last receive", inject: (h) => h.s3.failNext("GetObject", () => s3Error("SlowDown", 503), { key: UPLOAD }), lastReceive: true, expected: "dead-lettered", billed: 0, reason: /SlowDown/ },
+  {
+    name: "S3 503 reading the upload",
+    inject: (h) => h.s3.failNext("GetObject", () => s3Error("ServiceUnavailable", 503), { key: UPLOAD }),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "S3 SlowDown writing the curated object",
+    inject: (h) => h.s3.failNext("PutObject", () => s3Error("SlowDown", 503), { key: "curated/" }),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "the upload's stream breaking mid-file",
+    inject: (h) => h.s3.failNext("GetObject", () => new Error("unused"), { key: UPLOAD, body: (o) => breaksAfter(o, 300) }),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "S3 500 listing the curated objects",
+    inject: (h) => h.s3.failNext("ListObjectsV2", () => s3Error("InternalError", 500)),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "Athena throttling StartQueryExecution twice",
+    inject: (h) =>
+      h.athena.failStarts(
+        () => athenaError("TooManyRequestsException"),
+        () => athenaError("ThrottlingException"),
+      ),
+    expected: "completed",
+    billed: 3,
+  },
+  {
+    name: "Athena throttling beyond the backoff",
+    inject: (h) => h.athena.failStarts(...Array.from({ length: 12 }, () => () => athenaError("TooManyRequestsException"))),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "Athena 500 on StartQueryExecution",
+    inject: (h) => h.athena.failStarts(() => athenaError("InternalServerException", 500)),
+    expected: "completed",
+    billed: 3,
+  },
+  {
+    name: "a query FAILED with an internal error",
+    inject: (h) => {
+      h.athena.outcomeFor = onlyFor(metricsSql, { state: "FAILED", reason: "INTERNAL_ERROR_QUERY_ENGINE", category: 1 });
+    },
+    expected: "completed",
+    billed: 4,
+  },
+  {
+    name: "a query FAILED with a syntax error",
+    inject: (h) => {
+      h.athena.outcomeFor = onlyFor(metricsSql, { state: "FAILED", reason: "SYNTAX_ERROR: mismatched input", category: 2 });
+    },
+    expected: "dead-lettered",
+    billed: 3,
+    reason: /SYNTAX_ERROR/,
+  },
+  {
+    name: "a query FAILED for a missing permission",
+    inject: (h) => {
+      h.athena.outcomeFor = onlyFor(metricsSql, {
+        state: "FAILED",
+        reason: "PERMISSION_ERROR: Access denied when writing output",
+        category: 2,
+        retryable: false,
+      });
+    },
+    expected: "dead-lettered",
+    billed: 3,
+    reason: /PERMISSION_ERROR/,
+  },
+  {
+    name: "a query CANCELLED by someone",
+    inject: (h) => {
+      h.athena.outcomeFor = onlyFor(metricsSql, { state: "CANCELLED", reason: "Query was cancelled by user" });
+    },
+    expected: "completed",
+    billed: 4,
+  },
+  {
+    name: "a query CANCELLED by the bytes-scanned cutoff",
+    inject: (h) => {
+      h.athena.outcomeFor = onlyFor(metricsSql, { state: "CANCELLED", reason: "Bytes scanned limit was exceeded" });
+    },
+    expected: "dead-lettered",
+    billed: 3,
+    reason: /cutoff/,
+  },
+  {
+    name: "the deadline while queries run",
+    inject: (h) => {
+      h.athena.outcomeFor = () => ({ state: "RUNNING" });
+      h.budgetMs = 20_000;
+    },
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "a failed write of a report result",
+    inject: (h) => h.s3.failNext("PutObject", () => s3Error("InternalError", 500), { key: "reports/facility-metrics/runs/" }),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "a failed first write of latest",
+    inject: (h) => h.s3.failNext("PutObject", () => s3Error("ServiceUnavailable", 503), { key: "reports/facility-metrics/latest" }),
+    expected: "retried",
+    billed: 3,
+  },
+  {
+    name: "a conditional write of latest racing another writer (409)",
+    inject: (h) => h.s3.raceNext("reports/facility-metrics/latest"),
+    expected: "completed",
+    billed: 3,
+  },
+  {
+    name: "access denied reading the upload",
+    inject: (h) => h.s3.failNext("GetObject", () => s3Error("AccessDenied", 403), { key: UPLOAD }),
+    expected: "dead-lettered",
+    billed: 0,
+    reason: /AccessDenied/,
+  },
+  {
+    name: "a transient failure on the message's last receive",
+    inject: (h) => h.s3.failNext("GetObject", () => s3Error("SlowDown", 503), { key: UPLOAD }),
+    lastReceive: true,
+    expected: "dead-lettered",
+    billed: 0,
+    reason: /SlowDown/,
+  },
 ];
 
 describe(`fault injection at the SDK (${faults.length} faults): completed, retried or dead-lettered, never lost, never duplicated`, () => {

@@ -13,9 +13,21 @@ import { CUTOFF_REASON, s3Error, twinScope } from "../support/twin";
 
 const latest = (h: ProcessorHarness, report: string) => h.json<ReportDocument>(`reports/${report}/latest.json`);
 const facility = (id: string, name: string) =>
-  JSON.stringify({ facility_id: id, facility_name: name, location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" }, employee_count: 10, accreditations: [{ accreditation_body: "JC", accreditation_id: `A-${id}`, valid_until: "2027-06-30" }] });
+  JSON.stringify({
+    facility_id: id,
+    facility_name: name,
+    location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" },
+    employee_count: 10,
+    accreditations: [{ accreditation_body: "JC", accreditation_id: `A-${id}`, valid_until: "2027-06-30" }],
+  });
 const curatedRows = (h: ProcessorHarness) =>
-  h.s3.keys(OUTPUT, "curated/").flatMap((k) => gunzipSync(h.s3.get(OUTPUT, k)!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>));
+  h.s3.keys(OUTPUT, "curated/").flatMap((k) =>
+    gunzipSync(h.s3.get(OUTPUT, k)!.body)
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  );
 
 /** The program's policy without one statement: what the twin makes of a missing grant. */
 function policyWithout(sid: string): IdentityPolicy {
@@ -115,11 +127,15 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
       const key = "incoming/rolling.ndjson";
       const first = h.upload(key, facility("F100", "Version one"));
       // While invocation A reads version 1, version 2 arrives and invocation B processes it completely.
-      h.s3.beforeNext("GetObject", async () => {
-        h.s3.store(RAW, key, facility("F200", "Version two"));
-        const b = await h.invoke([sqsRecord(s3EventBody([{ key }]))]);
-        expect(b.batchItemFailures, JSON.stringify(h.telemetry.logs.filter((l) => l.level !== "info"))).to.deep.equal([]);
-      }, key);
+      h.s3.beforeNext(
+        "GetObject",
+        async () => {
+          h.s3.store(RAW, key, facility("F200", "Version two"));
+          const b = await h.invoke([sqsRecord(s3EventBody([{ key }]))]);
+          expect(b.batchItemFailures, JSON.stringify(h.telemetry.logs.filter((l) => l.level !== "info"))).to.deep.equal([]);
+        },
+        key,
+      );
       const a = await h.invoke([first]);
       expect(a.batchItemFailures).to.deep.equal([]);
       expect(curatedRows(h).map((r) => r.facility_id)).to.deep.equal(["F200"]);
@@ -130,9 +146,13 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
     it("does not resurrect an upload deleted (and its deletion processed) while it was being read", async () => {
       const key = "incoming/short-lived.ndjson";
       const created = h.upload(key, facility("F300", "Deleted soon"));
-      h.s3.beforeNext("GetObject", async () => {
-        await h.invoke([h.remove(key)]);
-      }, key);
+      h.s3.beforeNext(
+        "GetObject",
+        async () => {
+          await h.invoke([h.remove(key)]);
+        },
+        key,
+      );
       await h.invoke([created]);
       expect(h.s3.keys(OUTPUT, "curated/")).to.deep.equal([]);
       expect(latest(h, "facility-metrics").result_count).to.equal(0);
@@ -173,7 +193,10 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
     beforeEach(() => (h = new ProcessorHarness()));
 
     it("ingests accepted names in any letter case (the bucket notifies for every object)", async () => {
-      const res = await h.invoke([h.uploadSample("facilities.ndjson", "INCOMING/FACILITIES.NDJSON"), h.uploadSample("facilities-extra.jsonl.gz", "in/Extra.JSONL.GZ")]);
+      const res = await h.invoke([
+        h.uploadSample("facilities.ndjson", "INCOMING/FACILITIES.NDJSON"),
+        h.uploadSample("facilities-extra.jsonl.gz", "in/Extra.JSONL.GZ"),
+      ]);
       expect(res.batchItemFailures).to.deep.equal([]);
       expect(h.s3.keys(OUTPUT, "curated/")).to.have.length(2);
     });
@@ -192,7 +215,9 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
       h = new ProcessorHarness({ bytesScannedCutoff: 100 });
       await h.invoke([h.uploadSample("facilities.ndjson")]);
       expect(h.deadLetters).to.have.length(1);
-      expect(h.deadLetters[0].MessageAttributes?.reason.StringValue).to.include(CUTOFF_REASON).and.match(/bytes-scanned cutoff/);
+      expect(h.deadLetters[0].MessageAttributes?.reason.StringValue)
+        .to.include(CUTOFF_REASON)
+        .and.match(/bytes-scanned cutoff/);
     });
 
     it("runs when the table fits", async () => {
@@ -208,11 +233,18 @@ describe("first deployment: the program's role, the handler's calls and S3's rea
       // The table is the current state, which the processor reads to merge into it and Athena reads as
       // the processor: without s3:GetObject on current/ both are denied, and the merge asks first.
       const policy = processorPolicy(twinScope());
-      const noRead = { ...policy, Statement: policy.Statement.map((s) => (s.Sid === "MaintainCurrentState" ? { ...s, Action: (s.Action as string[]).filter((a) => a !== "s3:GetObject") } : s)) };
+      const noRead = {
+        ...policy,
+        Statement: policy.Statement.map((s) =>
+          s.Sid === "MaintainCurrentState" ? { ...s, Action: (s.Action as string[]).filter((a) => a !== "s3:GetObject") } : s,
+        ),
+      };
       h = new ProcessorHarness({ policy: noRead });
       await h.invoke([h.uploadSample("facilities.ndjson")]);
       expect(h.deadLetters).to.have.length(1);
-      expect(h.deadLetters[0].MessageAttributes?.reason.StringValue).to.match(/reading s3:\/\/facility-output\/current\/shard-\d\d\.ndjson\.gz failed: AccessDenied/);
+      expect(h.deadLetters[0].MessageAttributes?.reason.StringValue).to.match(
+        /reading s3:\/\/facility-output\/current\/shard-\d\d\.ndjson\.gz failed: AccessDenied/,
+      );
     });
 
     it("writes each query's results to the scratch prefix", async () => {
@@ -230,7 +262,8 @@ describe("review findings: retries after transient Athena failures, tie precisio
 
   it("gives every receive fresh executions after transient failures, instead of finding the same failed ones", async () => {
     // Athena fails the first three executions of every query (an outage), then recovers.
-    h.athena.outcomeFor = (_sql, attempt) => (attempt < 3 ? { state: "FAILED", reason: "INTERNAL_ERROR_QUERY_ENGINE", category: 1 } : { state: "SUCCEEDED", polls: 1 });
+    h.athena.outcomeFor = (_sql, attempt) =>
+      attempt < 3 ? { state: "FAILED", reason: "INTERNAL_ERROR_QUERY_ENGINE", category: 1 } : { state: "SUCCEEDED", polls: 1 };
     const record = h.uploadSample("facilities.ndjson");
     const first = await h.invoke([record]);
     expect(first.batchItemFailures, JSON.stringify(h.telemetry.logs.filter((l) => l.level !== "info"))).to.deep.equal([{ itemIdentifier: record.messageId }]);

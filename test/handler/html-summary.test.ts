@@ -15,15 +15,39 @@ function report(name: string, results: Row[], parameters: Record<string, string 
   return { report: name, description: def.description, parameters, columns: def.columns, results, result_count: results.length };
 }
 
-const byState = report("accreditation-by-state", [
-  { state: "TX", accredited_facilities: 4, total_employees: 850, active_accreditations: 5 },
-  { state: "FL", accredited_facilities: 2, total_employees: 210, active_accreditations: 2 },
-  { state: "NY", accredited_facilities: 1, total_employees: 980, active_accreditations: 1 },
-], { as_of: "2026-11-27" });
-const expiring = report("expiring-accreditations", [
-  { facility_id: "F9", facility_name: HOSTILE, state: "TX", accreditation_body: "Joint Commission", accreditation_id: "JC-9", valid_until: "2026-12-01", days_remaining: 4 },
-  { facility_id: "F1", facility_name: "Mercy General Hospital", state: "CA", accreditation_body: "CAP", accreditation_id: "CAP-1", valid_until: "2027-03-15", days_remaining: 108 },
-], { as_of: "2026-11-27", months_ahead: 6, horizon: "2027-05-27" });
+const byState = report(
+  "accreditation-by-state",
+  [
+    { state: "TX", accredited_facilities: 4, total_employees: 850, active_accreditations: 5 },
+    { state: "FL", accredited_facilities: 2, total_employees: 210, active_accreditations: 2 },
+    { state: "NY", accredited_facilities: 1, total_employees: 980, active_accreditations: 1 },
+  ],
+  { as_of: "2026-11-27" },
+);
+const expiring = report(
+  "expiring-accreditations",
+  [
+    {
+      facility_id: "F9",
+      facility_name: HOSTILE,
+      state: "TX",
+      accreditation_body: "Joint Commission",
+      accreditation_id: "JC-9",
+      valid_until: "2026-12-01",
+      days_remaining: 4,
+    },
+    {
+      facility_id: "F1",
+      facility_name: "Mercy General Hospital",
+      state: "CA",
+      accreditation_body: "CAP",
+      accreditation_id: "CAP-1",
+      valid_until: "2027-03-15",
+      days_remaining: 108,
+    },
+  ],
+  { as_of: "2026-11-27", months_ahead: 6, horizon: "2027-05-27" },
+);
 const metrics = report("facility-metrics", [
   { facility_id: "F9", facility_name: HOSTILE, employee_count: 12000, number_of_offered_services: 3, expiry_date_of_first_accreditation: null },
 ]);
@@ -36,7 +60,14 @@ const input: SummaryPageInput = {
   reports: [byState, metrics, expiring],
   uploads: [
     { file: "incoming/good.ndjson", status: "curated", accepted: 3, rejected: 0, problems: [] },
-    { file: `incoming/${HOSTILE}.json`, status: "partially-curated", accepted: 1, rejected: 2, problems: ["truncated <b>JSON</b>"], quarantine: "quarantine/bad-1a2b.ndjson" },
+    {
+      file: `incoming/${HOSTILE}.json`,
+      status: "partially-curated",
+      accepted: 1,
+      rejected: 2,
+      problems: ["truncated <b>JSON</b>"],
+      quarantine: "quarantine/bad-1a2b.ndjson",
+    },
   ],
   csvHrefs: { "accreditation-by-state": "accreditation-by-state/latest.csv" },
 };
@@ -47,7 +78,9 @@ describe("HTML summary page", () => {
   it("escapes every value from the data, in tables, chart labels and tooltips", () => {
     expect(html).to.not.match(/<script|<img|onerror=alert\(1\)>/i);
     expect(html).to.include(escapeHtml(HOSTILE));
-    expect(escapeHtml(HOSTILE)).to.equal("&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt; Clínica &amp; &quot;Sons&quot; &lt;img src=x onerror=alert(1)&gt;");
+    expect(escapeHtml(HOSTILE)).to.equal(
+      "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt; Clínica &amp; &quot;Sons&quot; &lt;img src=x onerror=alert(1)&gt;",
+    );
     // The hostile facility appears in the metrics table, the expiring table, the timeline label and its tooltip.
     expect(html.split("&lt;script&gt;alert(&quot;owned&quot;)").length - 1).to.be.at.least(4);
     expect(html).to.include("truncated &lt;b&gt;JSON&lt;/b&gt;");
@@ -93,9 +126,16 @@ describe("HTML summary page", () => {
   });
 
   it(`shows at most ${PAGE_ROWS} rows of a report and points at the CSV for the rest`, () => {
-    const many = report("facility-metrics", Array.from({ length: PAGE_ROWS + 5 }, (_, i) => ({
-      facility_id: `F${i}`, facility_name: `Facility ${i}`, employee_count: i, number_of_offered_services: 1, expiry_date_of_first_accreditation: null,
-    })));
+    const many = report(
+      "facility-metrics",
+      Array.from({ length: PAGE_ROWS + 5 }, (_, i) => ({
+        facility_id: `F${i}`,
+        facility_name: `Facility ${i}`,
+        employee_count: i,
+        number_of_offered_services: 1,
+        expiry_date_of_first_accreditation: null,
+      })),
+    );
     const page = renderSummaryPage({ ...input, reports: [many] });
     const section = page.split('<section id="facility-metrics">')[1].split("</section>")[0];
     expect(section.split("<tr>").length - 2).to.equal(PAGE_ROWS); // less the split's head and the header row
@@ -113,16 +153,29 @@ describe("summary page of a report run", () => {
   const written = (name: string, results: Row[], listedAt: string): ReportWritten => {
     const def = REPORTS.find((r) => r.name === name)!;
     const document: ReportDocument = {
-      report: name, description: def.description, engine: "duckdb", query_execution_id: "q", source_file: null, source_files: [],
-      execution_time: "2026-11-27T10:00:00.000Z", as_of: "2026-11-27", parameters: {},
+      report: name,
+      description: def.description,
+      engine: "duckdb",
+      query_execution_id: "q",
+      source_file: null,
+      source_files: [],
+      execution_time: "2026-11-27T10:00:00.000Z",
+      as_of: "2026-11-27",
+      parameters: {},
       inputs: { curated_objects: 1, fingerprint: "f", listed_at: listedAt },
       statistics: { bytes_scanned: null, engine_execution_ms: null, estimated_cost_usd: null },
-      result_count: results.length, columns: def.columns, results,
+      result_count: results.length,
+      columns: def.columns,
+      results,
     };
     const run = `reports/${name}/runs/2026-11-27/abc`;
     return { report: name, executionId: "q", rows: results.length, jsonKey: `${run}.json`, csvKey: `${run}.csv`, latestUpdated: true, document };
   };
-  const runOf = (listedAt: string, rows: Row[]): ReportRunResult => ({ fingerprint: "f", curatedObjects: 1, reports: [written("accreditation-by-state", rows, listedAt)] });
+  const runOf = (listedAt: string, rows: Row[]): ReportRunResult => ({
+    fingerprint: "f",
+    curatedObjects: 1,
+    reports: [written("accreditation-by-state", rows, listedAt)],
+  });
   const files: FileOutcome[] = [{ key: "incoming/a.json", status: "removed" }];
   const tx = [{ state: "TX", accredited_facilities: 1, total_employees: 5, active_accreditations: 1 }];
 

@@ -26,7 +26,11 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(h.s3.keys(OUTPUT, "quarantine/")).to.deep.equal([]);
     expect(h.athena.started).to.have.length(3);
 
-    const curated = gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", "incoming/sample_data.json"))!.body).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const curated = gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", "incoming/sample_data.json"))!.body)
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(curated.map((r) => r.facility_id)).to.deep.equal(["F006", "F007", "F001"]);
     expect(curated[0]).to.include({ ingest_source_key: "incoming/sample_data.json", ingest_line: 3 });
     expect(curated[0].ingest_time).to.match(/^2026-11-27T08:00:0\d\.000Z$/);
@@ -45,13 +49,17 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     const currentBytes = h.s3.keys(OUTPUT, "current/").reduce((n, k) => n + h.s3.get(OUTPUT, k)!.body.length, 0);
     expect(byState.statistics).to.deep.equal({ bytes_scanned: currentBytes, engine_execution_ms: 420, estimated_cost_usd: 0.000052 });
     expect(h.s3.text(OUTPUT, "reports/accreditation-by-state/latest.csv")).to.equal(
-      "\uFEFFas_of,state,accredited_facilities,total_employees,active_accreditations\r\n"
-      + "2026-11-27,FL,2,210,2\r\n2026-11-27,TX,2,850,3\r\n2026-11-27,CA,1,1200,2\r\n2026-11-27,NY,1,980,1\r\n");
+      "\uFEFFas_of,state,accredited_facilities,total_employees,active_accreditations\r\n" +
+        "2026-11-27,FL,2,210,2\r\n2026-11-27,TX,2,850,3\r\n2026-11-27,CA,1,1200,2\r\n2026-11-27,NY,1,980,1\r\n",
+    );
 
     const expiring = latest(h, "expiring-accreditations");
     expect(expiring.parameters).to.deep.equal({ as_of: "2026-11-27", months_ahead: 6, horizon: "2027-05-27" });
     expect(expiring.results.map((r) => [r.accreditation_id, r.days_remaining])).to.deep.equal([
-      ["JC-1004", 0], ["JC-1006", 44], ["JC-1001", 108], ["JC-1003", 181],
+      ["JC-1004", 0],
+      ["JC-1006", 44],
+      ["JC-1001", 108],
+      ["JC-1003", 181],
     ]);
     expect(latest(h, "facility-metrics").result_count).to.equal(9);
     for (const r of ["accreditation-by-state", "facility-metrics", "expiring-accreditations"]) {
@@ -71,10 +79,16 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
   });
 
   it("lets the later of two uploads in the same second win, by the S3 event time, whatever the key order", async () => {
-    const record = (employees: number) => JSON.stringify({
-      facility_id: "F1", facility_name: "One", location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" },
-      employee_count: employees, services: [], labs: [], accreditations: [],
-    });
+    const record = (employees: number) =>
+      JSON.stringify({
+        facility_id: "F1",
+        facility_name: "One",
+        location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" },
+        employee_count: employees,
+        services: [],
+        labs: [],
+        accreditations: [],
+      });
     // LastModified has one-second resolution: both uploads carry the same one.
     const second = new Date("2026-11-27T08:00:05.000Z");
     const uploads = [
@@ -84,10 +98,19 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     const records = uploads.map((u) => {
       const stored = h.s3.store(RAW, u.key, `${record(u.employees)}\n`);
       stored.lastModified = second;
-      return sqsRecord(JSON.stringify({ Records: [{
-        eventVersion: "2.1", eventSource: "aws:s3", eventName: "ObjectCreated:Put", eventTime: u.eventTime,
-        s3: { bucket: { name: RAW }, object: { key: u.key, versionId: stored.versionId, sequencer: "0A" } },
-      }] }));
+      return sqsRecord(
+        JSON.stringify({
+          Records: [
+            {
+              eventVersion: "2.1",
+              eventSource: "aws:s3",
+              eventName: "ObjectCreated:Put",
+              eventTime: u.eventTime,
+              s3: { bucket: { name: RAW }, object: { key: u.key, versionId: stored.versionId, sequencer: "0A" } },
+            },
+          ],
+        }),
+      );
     });
     expect((await h.invoke(records)).batchItemFailures).to.deep.equal([]);
     expect(latest(h, "facility-metrics").results.map((r) => r.employee_count)).to.deep.equal([200]);
@@ -99,8 +122,17 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     expect(res.batchItemFailures).to.deep.equal([]);
     expect(h.deadLetters).to.deep.equal([]);
     for (const f of bad) {
-      expect(h.ndjson(h.derivedKey("quarantine", `incoming/${f}`)).map((q) => q.line), f).to.deep.equal([1]);
-      expect(gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", `incoming/${f}`))!.body).toString().trim().split("\n"), f).to.have.length(1);
+      expect(
+        h.ndjson(h.derivedKey("quarantine", `incoming/${f}`)).map((q) => q.line),
+        f,
+      ).to.deep.equal([1]);
+      expect(
+        gunzipSync(h.s3.get(OUTPUT, h.derivedKey("curated", `incoming/${f}`))!.body)
+          .toString()
+          .trim()
+          .split("\n"),
+        f,
+      ).to.have.length(1);
     }
     expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["B2"]);
   });
@@ -126,8 +158,22 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
   });
 
   it("quarantines malformed and invalid lines with line and reason while the valid rows still count", async () => {
-    const good = (id: string) => JSON.stringify({ facility_id: id, facility_name: "N", location: { address: "a", city: "c", state: "TX", zip: "75001" }, employee_count: 5, services: [], labs: [], accreditations: [{ accreditation_body: "JC", accreditation_id: `J-${id}`, valid_until: "2027-01-01" }] });
-    const text = [good("G1"), "{not json", JSON.stringify({ facility_id: "B1", facility_name: "N", location: { address: "a", city: "c", state: "ZZ", zip: "7" }, employee_count: -1 }), good("G2")].join("\n");
+    const good = (id: string) =>
+      JSON.stringify({
+        facility_id: id,
+        facility_name: "N",
+        location: { address: "a", city: "c", state: "TX", zip: "75001" },
+        employee_count: 5,
+        services: [],
+        labs: [],
+        accreditations: [{ accreditation_body: "JC", accreditation_id: `J-${id}`, valid_until: "2027-01-01" }],
+      });
+    const text = [
+      good("G1"),
+      "{not json",
+      JSON.stringify({ facility_id: "B1", facility_name: "N", location: { address: "a", city: "c", state: "ZZ", zip: "7" }, employee_count: -1 }),
+      good("G2"),
+    ].join("\n");
     const res = await h.invoke([h.upload("batch/mixed.ndjson", text)]);
     expect(res.batchItemFailures).to.deep.equal([]);
     const q = h.ndjson(h.derivedKey("quarantine", "batch/mixed.ndjson"));
@@ -167,12 +213,25 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
     await h.invoke([h.upload("later/update.ndjson", changed)]);
     const rows = latest(h, "facility-metrics").results;
     expect(rows.filter((r) => r.facility_id === "F001")).to.deep.equal([
-      { facility_id: "F001", facility_name: "Mercy General Hospital", employee_count: 1300, number_of_offered_services: 3, expiry_date_of_first_accreditation: "2027-03-15" },
+      {
+        facility_id: "F001",
+        facility_name: "Mercy General Hospital",
+        employee_count: 1300,
+        number_of_offered_services: 3,
+        expiry_date_of_first_accreditation: "2027-03-15",
+      },
     ]);
   });
 
   it("pages through results beyond 1,000 rows", async () => {
-    const lines = Array.from({ length: 1500 }, (_, i) => JSON.stringify({ facility_id: `P${String(i).padStart(5, "0")}`, facility_name: "Clinic", location: { address: "a", city: "c", state: "OH", zip: "43004" }, employee_count: i }));
+    const lines = Array.from({ length: 1500 }, (_, i) =>
+      JSON.stringify({
+        facility_id: `P${String(i).padStart(5, "0")}`,
+        facility_name: "Clinic",
+        location: { address: "a", city: "c", state: "OH", zip: "43004" },
+        employee_count: i,
+      }),
+    );
     await h.invoke([h.upload("big/many.ndjson", lines.join("\n"))]);
     const metrics = latest(h, "facility-metrics");
     expect(metrics.result_count).to.equal(1500);
@@ -182,7 +241,10 @@ describe("processor Lambda (S3, Athena and SQS faked at the SDK)", () => {
 
   describe("Athena faults", () => {
     it("rides out throttled StartQueryExecution calls with backoff, without a duplicate query", async () => {
-      h.athena.failStarts(() => athenaError("TooManyRequestsException"), () => athenaError("ThrottlingException"));
+      h.athena.failStarts(
+        () => athenaError("TooManyRequestsException"),
+        () => athenaError("ThrottlingException"),
+      );
       const res = await h.invoke([h.uploadSample("facilities.ndjson")]);
       expect(res.batchItemFailures).to.deep.equal([]);
       expect(h.athena.started).to.have.length(3);

@@ -30,9 +30,14 @@ const INGEST_FIELDS = ["ingest_source_key", "ingest_source_version", "ingest_tim
 // ---- generators ---------------------------------------------------------------------------------
 
 /** Any well-formed text, control characters and astral planes included, as normalization leaves it. */
-const text = fc.string({ unit: "binary", minLength: 1, maxLength: 12 }).map((s) => s.trim()).filter((s) => s.length > 0);
+const text = fc
+  .string({ unit: "binary", minLength: 1, maxLength: 12 })
+  .map((s) => s.trim())
+  .filter((s) => s.length > 0);
 const ascii = fc.stringMatching(/^[A-Z][A-Z0-9-]{0,5}$/);
-const date = fc.date({ min: new Date("2024-01-01T00:00:00Z"), max: new Date("2031-12-31T00:00:00Z"), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
+const date = fc
+  .date({ min: new Date("2024-01-01T00:00:00Z"), max: new Date("2031-12-31T00:00:00Z"), noInvalidDate: true })
+  .map((d) => d.toISOString().slice(0, 10));
 
 function facilityOf(id: fc.Arbitrary<string>): fc.Arbitrary<Facility> {
   return fc.record({
@@ -75,8 +80,20 @@ async function ingest(key: string, bytes: Buffer, chunkSize: number) {
   const store = new MemoryStore();
   const result = await ingestObject(sourceOf(key, bytes, { chunkSize }), { output: store, validate, maxRecordBytes: 1024 * 1024 });
   const curatedBody = store.objects.get(curatedKey(key, "v1"))?.body;
-  const curated = curatedBody ? gunzipSync(curatedBody).toString().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>) : [];
-  const quarantine = store.objects.has(quarantineKey(key, "v1")) ? store.text(quarantineKey(key, "v1")).trim().split("\n").map((l) => JSON.parse(l) as QuarantineEntry) : [];
+  const curated = curatedBody
+    ? gunzipSync(curatedBody)
+        .toString()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
+  const quarantine = store.objects.has(quarantineKey(key, "v1"))
+    ? store
+        .text(quarantineKey(key, "v1"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as QuarantineEntry)
+    : [];
   return { result, curated, quarantine };
 }
 
@@ -92,18 +109,27 @@ type Mutation = (line: string) => fc.Arbitrary<string>;
 
 const mutations: Record<string, Mutation> = {
   "cut short": (line) => fc.integer({ min: 1, max: line.length - 1 }).map((at) => line.slice(0, at)),
-  "nested too deep": () => fc.integer({ min: MAX_DEPTH, max: 6000 }).map((d) => `${"[".repeat(d)}${"]".repeat(d)}`).map((deep) => `{"notes":${deep},"facility_id":"x"}`),
+  "nested too deep": () =>
+    fc
+      .integer({ min: MAX_DEPTH, max: 6000 })
+      .map((d) => `${"[".repeat(d)}${"]".repeat(d)}`)
+      .map((deep) => `{"notes":${deep},"facility_id":"x"}`),
   "a lone surrogate": (line) => fc.constantFrom("\\ud800", "\\udfff", "\\udbff!").map((s) => line.replace(/"facility_name":"/, `"facility_name":"${s}`)),
   "a duplicate key": (line) => fc.constantFrom("facility_id", "employee_count").map((k) => line.replace(/^\{/, `{"${k}":null,`)),
   "a wrong type": (line) =>
-    fc.constantFrom<Array<[RegExp, string]>>(
-      [[/"employee_count":\d+/, '"employee_count":"12"']],
-      [[/"services":\[[^\]]*\]/, '"services":"x"']],
-      [[/"location":\{[^}]*\}/, '"location":[]']],
-      [[/"employee_count":\d+/, '"employee_count":-1']],
-      [[/"valid_until":"[^"]*"/, '"valid_until":"2026-02-30"'], [/"accreditations":\[\]/, '"accreditations":[{"accreditation_body":"A","accreditation_id":"B","valid_until":"2026-02-30"}]']],
-    ).map((edits) => edits.reduce((s, [re, to]) => s.replace(re, to), line)),
-  "not JSON": () => fc.constantFrom("hello", "<html>", "{,}", "]", "\u0000", "{\"a\":1,}"),
+    fc
+      .constantFrom<Array<[RegExp, string]>>(
+        [[/"employee_count":\d+/, '"employee_count":"12"']],
+        [[/"services":\[[^\]]*\]/, '"services":"x"']],
+        [[/"location":\{[^}]*\}/, '"location":[]']],
+        [[/"employee_count":\d+/, '"employee_count":-1']],
+        [
+          [/"valid_until":"[^"]*"/, '"valid_until":"2026-02-30"'],
+          [/"accreditations":\[\]/, '"accreditations":[{"accreditation_body":"A","accreditation_id":"B","valid_until":"2026-02-30"}]'],
+        ],
+      )
+      .map((edits) => edits.reduce((s, [re, to]) => s.replace(re, to), line)),
+  "not JSON": () => fc.constantFrom("hello", "<html>", "{,}", "]", "\u0000", '{"a":1,}'),
 };
 
 // ---- reports computed in plain TypeScript -----------------------------------------------------------
@@ -149,9 +175,13 @@ function reference(uploads: Upload[], asOf: string, months: number) {
         f.accreditations
           .filter((a) => a.valid_until >= asOf && a.valid_until <= horizon)
           .map((a) => ({
-            facility_id: f.facility_id, facility_name: f.facility_name, state: f.location.state,
-            accreditation_body: a.accreditation_body, accreditation_id: a.accreditation_id,
-            valid_until: a.valid_until, days_remaining: days(asOf, a.valid_until),
+            facility_id: f.facility_id,
+            facility_name: f.facility_name,
+            state: f.location.state,
+            accreditation_body: a.accreditation_body,
+            accreditation_id: a.accreditation_id,
+            valid_until: a.valid_until,
+            days_remaining: days(asOf, a.valid_until),
           })),
       )
       .sort((a, b) => cmp(a.valid_until, b.valid_until) || cmp(a.facility_id, b.facility_id) || cmp(a.accreditation_id, b.accreditation_id)),
@@ -208,10 +238,15 @@ describe("properties: any valid upload, any single bad record, reports against a
   }
 
   it("computes every report on DuckDB as a plain TypeScript reference does, duplicates within and across uploads included", async () => {
-    const uploads = fc.array(
-      fc.record({ records: fc.array(facilityOf(fc.constantFrom("F1", "F2", "F3", "F4", "F5", "F6")), { minLength: 1, maxLength: 5 }), order: fc.integer({ min: 0, max: 10_000 }) }),
-      { minLength: 1, maxLength: 4 },
-    ).filter((us) => new Set(us.map((u) => u.order)).size === us.length);
+    const uploads = fc
+      .array(
+        fc.record({
+          records: fc.array(facilityOf(fc.constantFrom("F1", "F2", "F3", "F4", "F5", "F6")), { minLength: 1, maxLength: 5 }),
+          order: fc.integer({ min: 0, max: 10_000 }),
+        }),
+        { minLength: 1, maxLength: 4 },
+      )
+      .filter((us) => new Set(us.map((u) => u.order)).size === us.length);
     await fc.assert(
       fc.asyncProperty(uploads, fc.constantFrom(...layouts), date, fc.integer({ min: 1, max: 24 }), async (ups, layout, asOf, months) => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facility-prop-"));
@@ -235,9 +270,10 @@ describe("properties: any valid upload, any single bad record, reports against a
             const rows = r.document.results;
             const want = expected[r.report as keyof typeof expected];
             expect(canonical(rows), r.report).to.deep.equal(canonical(want));
-            expect(rows.map((x) => JSON.stringify(x)), r.report).to.deep.equal(
-              r.report === "expiring-accreditations" ? rows.map((x) => JSON.stringify(x)) : want.map((x) => JSON.stringify(x)),
-            );
+            expect(
+              rows.map((x) => JSON.stringify(x)),
+              r.report,
+            ).to.deep.equal(r.report === "expiring-accreditations" ? rows.map((x) => JSON.stringify(x)) : want.map((x) => JSON.stringify(x)));
           }
         } finally {
           fs.rmSync(dir, { recursive: true, force: true });

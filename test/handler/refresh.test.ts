@@ -17,7 +17,7 @@ describe("scheduled refresh of the reports", () => {
     await h.invoke([h.uploadSample("facilities.ndjson")]);
     expect(latest(h, "expiring-accreditations").as_of).to.equal("2026-11-27");
     h.now = new Date("2026-11-28T05:00:07Z");
-    const result = await h.invokeEvent(refresh("2026-11-28T05:00:00Z")) as RefreshResult;
+    const result = (await h.invokeEvent(refresh("2026-11-28T05:00:00Z"))) as RefreshResult;
     expect(result.asOf).to.equal("2026-11-28");
     expect(result.reports.every((r) => r.latestUpdated)).to.equal(true);
     // The two date-dependent reports run again; facility-metrics has no as-of parameter and an
@@ -46,7 +46,10 @@ describe("scheduled refresh of the reports", () => {
     h = new ProcessorHarness({ bytesScannedCutoff: 100 });
     await h.invoke([h.uploadSample("facilities.ndjson")]);
     const deadLettersBefore = h.deadLetters.length;
-    const error = await h.invokeEvent(refresh("2026-11-28T05:00:00Z")).then(() => undefined, (e: Error) => e);
+    const error = await h.invokeEvent(refresh("2026-11-28T05:00:00Z")).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error?.message).to.match(/bytes-scanned cutoff/);
     expect(h.telemetry.metrics).to.deep.include({ name: "RefreshesFailed", value: 1 });
     expect(h.deadLetters).to.have.length(deadLettersBefore);
@@ -66,7 +69,10 @@ describe("scheduled refresh of the reports", () => {
   for (const [what, event] of notOurs) {
     it(`refuses ${what}: neither an upload batch nor a refresh, thrown so it is retried and counted, nothing run`, async () => {
       expect(eventKind(event)).to.equal("unknown");
-      const error = await h.invokeEvent(event).then(() => undefined, (e: Error) => e);
+      const error = await h.invokeEvent(event).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(error?.message).to.match(/^unknown event/);
       expect(h.athena.started).to.deep.equal([]);
       expect(h.s3.keys(OUTPUT)).to.deep.equal([]);

@@ -10,7 +10,14 @@ import { MemoryStore } from "../support/memory-store";
 
 const metrics = reportNamed("facility-metrics");
 const raw = (i: number) => [`F${String(i).padStart(5, "0")}`, `Facility ${i}`, String(i), "2", i % 2 ? null : "2027-01-01"];
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined, count: () => undefined, milliseconds: () => undefined, bytes: () => undefined };
+const silent = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  count: () => undefined,
+  milliseconds: () => undefined,
+  bytes: () => undefined,
+};
 
 /** A store that counts the bytes each streamed object has received so far. */
 class CountingStore extends MemoryStore {
@@ -32,21 +39,26 @@ describe("report run: results of any size", () => {
     const jsonOf = () => [...store.received].find(([k]) => k.endsWith(".json"))?.[1] ?? 0;
     const engine: QueryEngine = {
       name: "paged",
-      run: () => Promise.resolve({
-        executionId: "q1",
-        columns: metrics.columns.map((c) => c.name),
-        rows: (async function* () {
-          for (let p = 0; p < 3; p++) {
-            // Let the writer hand the previous page on before this one is produced.
-            await new Promise((r) => setImmediate(r));
-            seenBeforePage.push(jsonOf());
-            yield Array.from({ length: p < 2 ? 1000 : 500 }, (_, i) => raw(p * 1000 + i));
-          }
-        })(),
-      }),
+      run: () =>
+        Promise.resolve({
+          executionId: "q1",
+          columns: metrics.columns.map((c) => c.name),
+          rows: (async function* () {
+            for (let p = 0; p < 3; p++) {
+              // Let the writer hand the previous page on before this one is produced.
+              await new Promise((r) => setImmediate(r));
+              seenBeforePage.push(jsonOf());
+              yield Array.from({ length: p < 2 ? 1000 : 500 }, (_, i) => raw(p * 1000 + i));
+            }
+          })(),
+        }),
     };
     const run = await runReports([metrics], { asOf: "2026-11-27", monthsAhead: 6 }, ["a.ndjson"], {
-      output: store, engine, telemetry: silent, deadline: NO_DEADLINE, now: () => new Date("2026-11-27T09:00:00Z"),
+      output: store,
+      engine,
+      telemetry: silent,
+      deadline: NO_DEADLINE,
+      now: () => new Date("2026-11-27T09:00:00Z"),
     });
 
     expect(seenBeforePage[1], "page 1 streamed before page 2 was read").to.be.greaterThan(1000 * 40);
@@ -59,7 +71,13 @@ describe("report run: results of any size", () => {
     const doc = JSON.parse(store.text(written.jsonKey)) as ReportDocument;
     expect(doc.result_count).to.equal(2500);
     expect(doc.results).to.have.length(2500);
-    expect(doc.results[2499]).to.deep.equal({ facility_id: "F02499", facility_name: "Facility 2499", employee_count: 2499, number_of_offered_services: 2, expiry_date_of_first_accreditation: null });
+    expect(doc.results[2499]).to.deep.equal({
+      facility_id: "F02499",
+      facility_name: "Facility 2499",
+      employee_count: 2499,
+      number_of_offered_services: 2,
+      expiry_date_of_first_accreditation: null,
+    });
     expect(doc.query_execution_id).to.equal("q1");
     const csv = store.text(written.csvKey);
     expect(csv.startsWith(CSV_BOM)).to.equal(true);
@@ -72,7 +90,11 @@ describe("report run: results of any size", () => {
     const store = new MemoryStore();
     const engine: QueryEngine = { name: "empty", run: () => Promise.resolve({ executionId: "q0", columns: metrics.columns.map((c) => c.name), rows: [] }) };
     const run = await runReports([metrics], { asOf: "2026-11-27", monthsAhead: 6 }, [], {
-      output: store, engine, telemetry: silent, deadline: NO_DEADLINE, now: () => new Date("2026-11-27T09:00:00Z"),
+      output: store,
+      engine,
+      telemetry: silent,
+      deadline: NO_DEADLINE,
+      now: () => new Date("2026-11-27T09:00:00Z"),
     });
     const doc = JSON.parse(store.text(run.reports[0].jsonKey)) as ReportDocument;
     expect([doc.result_count, doc.results]).to.deep.equal([0, []]);
@@ -95,7 +117,11 @@ describe("Athena adapter: result pages", () => {
           NextToken: n < 2 ? String(n + 1) : undefined,
         });
       });
-      const engine = athenaEngine(new AthenaClient({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } }), { workgroup: "w", database: "d", sleep: () => Promise.resolve() });
+      const engine = athenaEngine(new AthenaClient({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } }), {
+        workgroup: "w",
+        database: "d",
+        sleep: () => Promise.resolve(),
+      });
       const result = await engine.run({ name: "r", sql: "SELECT x", params: [], token: "t".repeat(64), deadline: NO_DEADLINE });
       expect(result.columns).to.deep.equal(["x"]);
       expect(tokens).to.deep.equal([undefined]);

@@ -20,7 +20,9 @@ describe("report registry", () => {
 
   it("binds the as-of date and the horizon N months later", () => {
     expect(bindParameters(reportNamed("expiring-accreditations"), { asOf: "2026-11-27", monthsAhead: 6 })).to.deep.equal([
-      { type: "date", value: "2026-11-27" }, { type: "date", value: "2026-11-27" }, { type: "date", value: "2027-05-27" },
+      { type: "date", value: "2026-11-27" },
+      { type: "date", value: "2026-11-27" },
+      { type: "date", value: "2027-05-27" },
     ]);
   });
 
@@ -39,7 +41,14 @@ describe("report results", () => {
   const report = reportNamed("facility-metrics");
 
   it("types raw engine values by the report's columns (Athena sends every value as text)", () => {
-    const rows = typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F1", "A", "12", "3", null], ["F2", "B", 5n, 0, "2027-01-01"]] });
+    const rows = typedRows(report, {
+      executionId: "q",
+      columns: report.columns.map((c) => c.name),
+      rows: [
+        ["F1", "A", "12", "3", null],
+        ["F2", "B", 5n, 0, "2027-01-01"],
+      ],
+    });
     expect(rows).to.deep.equal([
       { facility_id: "F1", facility_name: "A", employee_count: 12, number_of_offered_services: 3, expiry_date_of_first_accreditation: null },
       { facility_id: "F2", facility_name: "B", employee_count: 5, number_of_offered_services: 0, expiry_date_of_first_accreditation: "2027-01-01" },
@@ -51,15 +60,28 @@ describe("report results", () => {
   });
 
   it("refuses a value that does not fit its column type", () => {
-    expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", "A", "many", "1", null]] })).to.throw(/employee_count \(integer\) got "many"/);
+    expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", "A", "many", "1", null]] })).to.throw(
+      /employee_count \(integer\) got "many"/,
+    );
   });
 
   it("refuses a cell that is not a scalar instead of writing [object Object] into a text column", () => {
-    expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", { name: "A" }, "1", "1", null]] })).to.throw(/facility_name \(string\) got a value of type object/);
+    expect(() => typedRows(report, { executionId: "q", columns: report.columns.map((c) => c.name), rows: [["F", { name: "A" }, "1", "1", null]] })).to.throw(
+      /facility_name \(string\) got a value of type object/,
+    );
   });
 
   it("writes RFC 4180 CSV: quotes, commas and line breaks escaped, NULL empty", () => {
-    const csv = toCsv([{ name: "a", type: "string" }, { name: "b", type: "integer" }], [{ a: 'Say "hi", then\nleave', b: null }, { a: " padded", b: 3 }]);
+    const csv = toCsv(
+      [
+        { name: "a", type: "string" },
+        { name: "b", type: "integer" },
+      ],
+      [
+        { a: 'Say "hi", then\nleave', b: null },
+        { a: " padded", b: 3 },
+      ],
+    );
     expect(csv).to.equal('a,b\r\n"Say ""hi"", then\nleave",\r\n" padded",3\r\n');
   });
 
@@ -67,7 +89,10 @@ describe("report results", () => {
     const csv = reportCsv({
       as_of: "2026-11-27",
       parameters: { as_of: "2026-11-27", months_ahead: 6, horizon: "2027-05-27" },
-      columns: [{ name: "facility_id", type: "string" }, { name: "days_remaining", type: "integer" }],
+      columns: [
+        { name: "facility_id", type: "string" },
+        { name: "days_remaining", type: "integer" },
+      ],
       results: [{ facility_id: "F1", days_remaining: 3 }],
     });
     expect(csv).to.equal(`${CSV_BOM}as_of,facility_id,days_remaining\r\n2026-11-27,F1,3\r\n`);
@@ -79,15 +104,24 @@ describe("report results", () => {
   });
 
   it("starts every report CSV with a UTF-8 byte order mark, so Excel shows accented names as written", () => {
-    const csv = reportCsv({ as_of: "2026-11-27", parameters: {}, columns: [{ name: "facility_name", type: "string" }], results: [{ facility_name: "Clínica San José" }] });
+    const csv = reportCsv({
+      as_of: "2026-11-27",
+      parameters: {},
+      columns: [{ name: "facility_name", type: "string" }],
+      results: [{ facility_name: "Clínica San José" }],
+    });
     const bytes = Buffer.from(csv, "utf8");
     expect([...bytes.subarray(0, 3)]).to.deep.equal([0xef, 0xbb, 0xbf]);
     expect(bytes.includes(Buffer.from("Clínica San José", "utf8"))).to.equal(true);
   });
 
   it("neutralises text cells a spreadsheet would run as a formula (OWASP CSV injection), never numbers", () => {
-    const columns = [{ name: "name", type: "string" as const }, { name: "n", type: "integer" as const }, { name: "d", type: "date" as const }];
-    const rows = ["=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "\tx", "\rx", "a=b", "ok"].map((name, i) => ({ name, n: -i, d: "2026-11-27" }));
+    const columns = [
+      { name: "name", type: "string" as const },
+      { name: "n", type: "integer" as const },
+      { name: "d", type: "date" as const },
+    ];
+    const rows = ['=HYPERLINK("http://x")', "+1", "-5", "@SUM(A1)", "\tx", "\rx", "a=b", "ok"].map((name, i) => ({ name, n: -i, d: "2026-11-27" }));
     expect(toCsv(columns, rows).split("\r\n").slice(1, -1)).to.deep.equal([
       `"'=HYPERLINK(""http://x"")",0,2026-11-27`,
       `"'+1",-1,2026-11-27`,

@@ -54,7 +54,14 @@ describe("the processor as CallbackFunction packages it", () => {
     );
     const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
     expect(line, stdout).to.be.a("string");
-    const result = JSON.parse(line!.slice("RESULT ".length)) as { response: unknown; started: number; deadLetters: unknown[]; denied: string[]; keys: string[]; byState: unknown[] };
+    const result = JSON.parse(line!.slice("RESULT ".length)) as {
+      response: unknown;
+      started: number;
+      deadLetters: unknown[];
+      denied: string[];
+      keys: string[];
+      byState: unknown[];
+    };
     expect(result.response).to.deep.equal({ batchItemFailures: [] });
     expect(result.started).to.equal(3);
     // Error messages survive serialization (a serialized `class extends Error` would lose them).

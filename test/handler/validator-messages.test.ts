@@ -33,12 +33,26 @@ describe("validator reject reasons name the value and the fix", () => {
     ["an unknown code", facility({}, { state: "zz" }), "location.state", `"ZZ": use a two-letter US state or territory code (e.g. CA, NY, PR)`],
     ["a slash date", facility({}, {}, "2026/05/01"), "accreditations[0].valid_until", `"2026/05/01": write dates as YYYY-MM-DD (2026-05-01)`],
     ["a date without separators", facility({}, {}, "20270101"), "accreditations[0].valid_until", `"20270101": write dates as YYYY-MM-DD`],
-    ["a day the month does not have", facility({}, {}, "2026-02-30"), "accreditations[0].valid_until", `"2026-02-30" is not a real calendar date: February 2026 has 28 days`],
+    [
+      "a day the month does not have",
+      facility({}, {}, "2026-02-30"),
+      "accreditations[0].valid_until",
+      `"2026-02-30" is not a real calendar date: February 2026 has 28 days`,
+    ],
     ["a numeric ZIP", facility({}, { zip: 97201 }), "location.zip", `97201 is a number: write it in quotes ("97201")`],
     ["a short ZIP", facility({}, { zip: "9720" }), "location.zip", `"9720": write a US ZIP code as 5 digits, optionally -4 more (e.g. 97201 or 97201-1234)`],
     ["text for a list", facility({ services: "Emergency" }), "services", `"Emergency" is text: write a list, e.g. ["Emergency"]`],
     ["a list for an object", facility({ location: ["1 Main St"] }), "location", "a list: must be an object"],
-    ["a missing field", (() => { const f: Record<string, unknown> = { ...facility() }; delete f.facility_name; return f; })(), "facility_name", "is required: add it"],
+    [
+      "a missing field",
+      (() => {
+        const f: Record<string, unknown> = { ...facility() };
+        delete f.facility_name;
+        return f;
+      })(),
+      "facility_name",
+      "is required: add it",
+    ],
   ];
   for (const [what, record, field, reason] of cases) {
     it(`${what}: ${field}: ${reason}`, () => {

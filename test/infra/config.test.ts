@@ -20,9 +20,18 @@ describe("stack config validation", () => {
   it("applies the documented defaults when nothing is set", () => {
     const c = parse({});
     expect(c).to.include({
-      maxRetries: 3, lambdaRuntime: "nodejs22.x", lambdaMemoryMb: 1024, lambdaTimeoutSeconds: 300,
-      batchSize: 10, batchWindowSeconds: 2, maxConcurrency: 2, athenaBytesScannedCutoffMb: 1024,
-      expiringWithinMonths: 6, forceDestroy: false, enableVpc: false, dataClassification: "phi",
+      maxRetries: 3,
+      lambdaRuntime: "nodejs22.x",
+      lambdaMemoryMb: 1024,
+      lambdaTimeoutSeconds: 300,
+      batchSize: 10,
+      batchWindowSeconds: 2,
+      maxConcurrency: 2,
+      athenaBytesScannedCutoffMb: 1024,
+      expiringWithinMonths: 6,
+      forceDestroy: false,
+      enableVpc: false,
+      dataClassification: "phi",
     });
     expect(c.rawBucketName).to.equal(undefined);
     expect(c.alarmEmail).to.equal(undefined);
@@ -37,13 +46,21 @@ describe("stack config validation", () => {
     ["memory above 10240 MB", { lambdaMemoryMb: "20000" }, /lambdaMemoryMb = "20000": expected an integer from 128 to 10240/],
     ["batch size 0", { batchSize: "0" }, /batchSize = "0": expected an integer from 1 to 10000/],
     ["batch window above 300 s", { batchWindowSeconds: "301" }, /batchWindowSeconds = "301": expected an integer from 0 to 300/],
-    ["batch over 10 without a window", { batchSize: "100", batchWindowSeconds: "0" }, /batchSize = 100 needs facility-pipeline:batchWindowSeconds of at least 1/],
+    [
+      "batch over 10 without a window",
+      { batchSize: "100", batchWindowSeconds: "0" },
+      /batchSize = 100 needs facility-pipeline:batchWindowSeconds of at least 1/,
+    ],
     ["maximum concurrency 1", { maxConcurrency: "1" }, /maxConcurrency = "1": expected an integer from 2 to 1000/],
     ["cutoff below 10 MB", { athenaBytesScannedCutoffMb: "9" }, /athenaBytesScannedCutoffMb = "9": expected an integer of at least 10/],
     ["deprecated runtime", { lambdaRuntime: "nodejs18.x" }, /lambdaRuntime = "nodejs18.x": expected one of nodejs22.x, nodejs24.x/],
     ["uppercase bucket name", { rawBucketName: "My-Bucket" }, /rawBucketName = "My-Bucket": expected a bucket name of 3-63 lowercase/],
     ["dotted bucket name", { outputBucketName: "reports.example.org" }, /outputBucketName = "reports.example.org": expected a bucket name/],
-    ["reserved bucket suffix", { accessLogBucketName: "logs-s3alias" }, /accessLogBucketName = "logs-s3alias": expected a bucket name without a prefix or suffix S3 reserves/],
+    [
+      "reserved bucket suffix",
+      { accessLogBucketName: "logs-s3alias" },
+      /accessLogBucketName = "logs-s3alias": expected a bucket name without a prefix or suffix S3 reserves/,
+    ],
     ["same name twice", { rawBucketName: "same-bucket", outputBucketName: "same-bucket" }, /must differ/],
     ["not a boolean", { forceDestroy: "yes" }, /forceDestroy = "yes": expected true or false/],
     ["bad retention", { logRetentionDays: "10" }, /logRetentionDays = "10": expected one of 1, 3, 5, 7, 14/],
@@ -61,9 +78,19 @@ describe("stack config validation", () => {
   });
 
   it("accepts the edges of every range", () => {
-    expect(() => parse({ maxRetries: "0", lambdaTimeoutSeconds: "900", lambdaMemoryMb: "10240", batchSize: "10000",
-      batchWindowSeconds: "300", maxConcurrency: "2", athenaBytesScannedCutoffMb: "10", lambdaRuntime: "nodejs24.x",
-      rawBucketName: "abc" })).to.not.throw();
+    expect(() =>
+      parse({
+        maxRetries: "0",
+        lambdaTimeoutSeconds: "900",
+        lambdaMemoryMb: "10240",
+        batchSize: "10000",
+        batchWindowSeconds: "300",
+        maxConcurrency: "2",
+        athenaBytesScannedCutoffMb: "10",
+        lambdaRuntime: "nodejs24.x",
+        rawBucketName: "abc",
+      }),
+    ).to.not.throw();
   });
 
   describe("the oldest-upload alarm sits above the longest legitimate wait", () => {
@@ -112,14 +139,20 @@ describe("stack config validation", () => {
       const problems = problemsOf({ [typo]: "4" });
       expect(problems).to.have.length(1);
       expect(problems[0]).to.equal(
-        `facility-pipeline:${typo} is not a setting of this program; did you mean ${meant}? (\`pulumi config rm ${typo}\`, then \`${command}\`)`);
+        `facility-pipeline:${typo} is not a setting of this program; did you mean ${meant}? (\`pulumi config rm ${typo}\`, then \`${command}\`)`,
+      );
     });
   }
 
   it("rejects an unknown key that resembles none, listing the settings instead of guessing", () => {
     const [problem] = problemsOf({ colour: "blue" });
     expect(problem).to.match(/^facility-pipeline:colour is not a setting of this program \(`pulumi config rm colour`\); the settings are rawBucketName, /);
-    expect(closestKey("colour", CONFIG_KEYS.map((k) => k.key))).to.equal(undefined);
+    expect(
+      closestKey(
+        "colour",
+        CONFIG_KEYS.map((k) => k.key),
+      ),
+    ).to.equal(undefined);
   });
 
   it("raises a pulumi.RunError, which `pulumi preview` prints without a stack trace, with how to fix it", () => {
@@ -130,7 +163,9 @@ describe("stack config validation", () => {
       error = e;
     }
     expect(pulumi.RunError.isInstance(error)).to.equal(true);
-    expect((error as Error).message).to.include("--type int").and.to.include("pulumi config rm <key>");
+    expect((error as Error).message)
+      .to.include("--type int")
+      .and.to.include("pulumi config rm <key>");
   });
 });
 

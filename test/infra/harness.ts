@@ -77,8 +77,9 @@ export type CallMock = (args: Record<string, unknown>) => Record<string, unknown
 export const SUBNET_ZONES: Record<string, string> = { "subnet-a": `${REGION}a`, "subnet-b": `${REGION}b` };
 
 /** A VPC endpoint service offered in the given zones, as `aws.ec2.getVpcEndpointService` returns it. */
-export const endpointServiceIn = (zones: string[]): CallMock => (args) =>
-  ({ service: args.service, serviceName: `com.amazonaws.${REGION}.${String(args.service)}`, serviceType: "Interface", availabilityZones: zones });
+export const endpointServiceIn =
+  (zones: string[]): CallMock =>
+  (args) => ({ service: args.service, serviceName: `com.amazonaws.${REGION}.${String(args.service)}`, serviceType: "Interface", availabilityZones: zones });
 
 const calls: Record<string, CallMock> = {
   "aws:index/getCallerIdentity:getCallerIdentity": () => ({ accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/ci`, userId: "AIDA" }),
@@ -111,28 +112,33 @@ export async function runProgram(stack: string, overrides: Record<string, string
   const all: Record<string, string> = { "aws:region": REGION, ...stackFileConfig(stack) };
   for (const [k, v] of Object.entries(overrides)) all[k.includes(":") ? k : `${project}:${k}`] = v;
   pulumi.runtime.setAllConfig(all);
-  await pulumi.runtime.setMocks({
-    newResource(args) {
-      const inputs = args.inputs as Record<string, unknown>;
-      const state = { ...inputs, ...computed(args.type, args.name, inputs) };
-      // A bucket's id is its name, as in AWS, so sub-resources name the bucket they configure.
-      const id = args.type === "aws:s3/bucket:Bucket" ? String(state.bucket) : `${args.name}-id`;
-      resources.push({
-        type: args.type,
-        name: args.name,
-        inputs,
-        state,
-        id,
-        provider: args.provider?.split("::")[3]?.split("::")[0],
-      });
-      return { id, state };
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const inputs = args.inputs as Record<string, unknown>;
+        const state = { ...inputs, ...computed(args.type, args.name, inputs) };
+        // A bucket's id is its name, as in AWS, so sub-resources name the bucket they configure.
+        const id = args.type === "aws:s3/bucket:Bucket" ? String(state.bucket) : `${args.name}-id`;
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs,
+          state,
+          id,
+          provider: args.provider?.split("::")[3]?.split("::")[0],
+        });
+        return { id, state };
+      },
+      call(args) {
+        const mock = callOverrides[args.token] ?? calls[args.token];
+        if (!mock) throw new Error(`unmocked call ${args.token}`);
+        return mock(args.inputs as Record<string, unknown>);
+      },
     },
-    call(args) {
-      const mock = callOverrides[args.token] ?? calls[args.token];
-      if (!mock) throw new Error(`unmocked call ${args.token}`);
-      return mock(args.inputs as Record<string, unknown>);
-    },
-  }, project, stack, false);
+    project,
+    stack,
+    false,
+  );
 
   const entry = path.join(ROOT, "index.ts");
   delete require.cache[entry];

@@ -15,19 +15,22 @@ interface Request {
 }
 
 async function decide(r: Request): Promise<Decision> {
-  const response = await runSimulation({
-    identityPolicies: r.identity ? [{ name: "processor", policy: r.identity }] : [],
-    serviceControlPolicies: [],
-    resourceControlPolicies: [],
-    resourcePolicy: r.resourcePolicy,
-    request: {
-      principal: r.principal,
-      action: r.action,
-      resource: { resource: r.resource, accountId: ACCOUNT },
-      contextVariables: r.context ?? {},
+  const response = await runSimulation(
+    {
+      identityPolicies: r.identity ? [{ name: "processor", policy: r.identity }] : [],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy: r.resourcePolicy,
+      request: {
+        principal: r.principal,
+        action: r.action,
+        resource: { resource: r.resource, accountId: ACCOUNT },
+        contextVariables: r.context ?? {},
+      },
+      additionalSettings: { s3: { blockPublicAccess: true } },
     },
-    additionalSettings: { s3: { blockPublicAccess: true } },
-  }, {});
+    {},
+  );
   if (response.resultType === "error") throw new Error(`simulation rejected ${r.action} on ${r.resource}: ${JSON.stringify(response.errors)}`);
   return response.overallResult;
 }
@@ -66,7 +69,10 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "write curated rows", ...processor("s3:PutObject", () => `${out}/curated/a-1.ndjson.gz`) },
     { why: "delete curated rows of a deleted upload", ...processor("s3:DeleteObject", () => `${out}/curated/a-1.ndjson.gz`) },
     { why: "write quarantine", ...processor("s3:PutObject", () => `${out}/quarantine/a-1.ndjson`) },
-    { why: "read a current-state shard to merge into it (and let Athena read the table)", ...processor("s3:GetObject", () => `${out}/current/shard-03.ndjson.gz`) },
+    {
+      why: "read a current-state shard to merge into it (and let Athena read the table)",
+      ...processor("s3:GetObject", () => `${out}/current/shard-03.ndjson.gz`),
+    },
     { why: "replace a current-state shard (compare-and-swap)", ...processor("s3:PutObject", () => `${out}/current/shard-03.ndjson.gz`) },
     { why: "list the current-state shards (which exist, Athena)", ...processor("s3:ListBucket", () => out, { "s3:prefix": "current/" }) },
     { why: "read curated history to fall back from a removed upload", ...processor("s3:GetObject", () => `${out}/curated/a-1.ndjson.gz`) },
@@ -86,7 +92,13 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "receive upload events", ...processor("sqs:ReceiveMessage", () => queue) },
     { why: "delete handled events", ...processor("sqs:DeleteMessage", () => queue) },
     { why: "dead-letter with a reason", ...processor("sqs:SendMessage", () => dlq) },
-    { why: "write its logs", ...processor("logs:PutLogEvents", () => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/facility-pipeline/facility-dev/processor:log-stream:2026/11/27/abc`) },
+    {
+      why: "write its logs",
+      ...processor(
+        "logs:PutLogEvents",
+        () => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/facility-pipeline/facility-dev/processor:log-stream:2026/11/27/abc`,
+      ),
+    },
   ];
 
   const denied: Array<ReturnType<typeof processor> & { why: string }> = [
@@ -119,12 +131,16 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
 
   for (const c of allowed) {
     it(`allows the processor to ${c.why} (${c.action})`, async () => {
-      expect(await decide({ principal: role, action: c.action, resource: c.resource(), context: c.context, identity, resourcePolicy: resourcePolicyFor(c.action) })).to.equal("Allowed");
+      expect(
+        await decide({ principal: role, action: c.action, resource: c.resource(), context: c.context, identity, resourcePolicy: resourcePolicyFor(c.action) }),
+      ).to.equal("Allowed");
     });
   }
   for (const c of denied) {
     it(`denies the processor to ${c.why} (${c.action})`, async () => {
-      expect(await decide({ principal: role, action: c.action, resource: c.resource(), context: c.context, identity, resourcePolicy: resourcePolicyFor(c.action) })).to.not.equal("Allowed");
+      expect(
+        await decide({ principal: role, action: c.action, resource: c.resource(), context: c.context, identity, resourcePolicy: resourcePolicyFor(c.action) }),
+      ).to.not.equal("Allowed");
     });
   }
 
@@ -134,14 +150,35 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     it("keeps uploads from anonymous and foreign-account callers", async () => {
       const policy = policyOf(run, "aws:s3/bucketPolicy:BucketPolicy", "-raw-");
       for (const principal of [anonymousPrincipal, foreign]) {
-        expect(await decide({ principal, action: "s3:GetObject", resource: `${raw}/incoming/a.json`, resourcePolicy: policy }), typeof principal === "string" ? principal : "anonymous").to.not.equal("Allowed");
+        expect(
+          await decide({ principal, action: "s3:GetObject", resource: `${raw}/incoming/a.json`, resourcePolicy: policy }),
+          typeof principal === "string" ? principal : "anonymous",
+        ).to.not.equal("Allowed");
       }
     });
 
     it("denies even the processor when a request does not use TLS", async () => {
       const policy = policyOf(run, "aws:s3/bucketPolicy:BucketPolicy", "-raw-");
-      expect(await decide({ principal: role, action: "s3:GetObject", resource: `${raw}/incoming/a.json`, identity, resourcePolicy: policy, context: { "aws:SecureTransport": "false" } })).to.equal("ExplicitlyDenied");
-      expect(await decide({ principal: role, action: "s3:GetObject", resource: `${raw}/incoming/a.json`, identity, resourcePolicy: policy, context: { "aws:SecureTransport": "true" } })).to.equal("Allowed");
+      expect(
+        await decide({
+          principal: role,
+          action: "s3:GetObject",
+          resource: `${raw}/incoming/a.json`,
+          identity,
+          resourcePolicy: policy,
+          context: { "aws:SecureTransport": "false" },
+        }),
+      ).to.equal("ExplicitlyDenied");
+      expect(
+        await decide({
+          principal: role,
+          action: "s3:GetObject",
+          resource: `${raw}/incoming/a.json`,
+          identity,
+          resourcePolicy: policy,
+          context: { "aws:SecureTransport": "true" },
+        }),
+      ).to.equal("Allowed");
     });
 
     it("lets S3 send upload events only for this stack's raw bucket in this account", async () => {
@@ -159,7 +196,13 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
       const policy = policyOf(run, "aws:s3/bucketPolicy:BucketPolicy", "access-logs");
       const logs = `arn:aws:s3:::${String(run.outputs.accessLogBucketName)}`;
       const put = (principal: string | typeof anonymousPrincipal, context: Record<string, string>) =>
-        decide({ principal, action: "s3:PutObject", resource: `${logs}/raw/x`, resourcePolicy: policy, context: { "aws:SecureTransport": "true", ...context } });
+        decide({
+          principal,
+          action: "s3:PutObject",
+          resource: `${logs}/raw/x`,
+          resourcePolicy: policy,
+          context: { "aws:SecureTransport": "true", ...context },
+        });
       expect(await put("logging.s3.amazonaws.com", { "aws:SourceArn": raw, "aws:SourceAccount": ACCOUNT })).to.equal("Allowed");
       expect(await put("logging.s3.amazonaws.com", { "aws:SourceArn": "arn:aws:s3:::stranger", "aws:SourceAccount": ACCOUNT })).to.not.equal("Allowed");
       expect(await put(foreign, {})).to.not.equal("Allowed");

@@ -24,7 +24,10 @@ describe("network: interface endpoints only where the service exists", () => {
     const run = await runProgram("prod", {}, servicesIn({ athena: [zone("a"), zone("c")], sqs: [zone("a"), zone("b")] }, asked));
     expect(endpoint(run, "athena")).to.deep.include({ serviceName: `com.amazonaws.${REGION}.athena`, vpcEndpointType: "Interface", subnetIds: ["subnet-a"] });
     expect(endpoint(run, "sqs")).to.deep.include({ serviceName: `com.amazonaws.${REGION}.sqs`, subnetIds: ["subnet-a", "subnet-b"] });
-    expect(asked.map((a) => [a.service, a.serviceType]).sort()).to.deep.equal([["athena", "Interface"], ["sqs", "Interface"]]);
+    expect(asked.map((a) => [a.service, a.serviceType]).sort()).to.deep.equal([
+      ["athena", "Interface"],
+      ["sqs", "Interface"],
+    ]);
     // The function itself stays in both subnets: only the endpoints are placed by service.
     expect((run.one("aws:lambda/function:Function").inputs.vpcConfig as { subnetIds: string[] }).subnetIds).to.deep.equal(["subnet-a", "subnet-b"]);
   });
@@ -49,7 +52,11 @@ describe("network: interface endpoints only where the service exists", () => {
   });
 
   it("lists every usable subnet, and says what to do when there is none", () => {
-    const subnets = [{ id: "s-1", availabilityZone: "az-1" }, { id: "s-2", availabilityZone: "az-2" }, { id: "s-3", availabilityZone: "az-1" }];
+    const subnets = [
+      { id: "s-1", availabilityZone: "az-1" },
+      { id: "s-2", availabilityZone: "az-2" },
+      { id: "s-3", availabilityZone: "az-1" },
+    ];
     expect(subnetsOffering("svc", ["az-1"], subnets)).to.deep.equal(["s-1", "s-3"]);
     expect(subnetsOffering("svc", ["az-2", "az-1"], subnets)).to.deep.equal(["s-1", "s-2", "s-3"]);
     expect(() => subnetsOffering("svc", [], subnets)).to.throw("svc is offered in no availability zone, but the processor's subnets are in az-1, az-2");

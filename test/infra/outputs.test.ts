@@ -57,16 +57,22 @@ describe("the latest-reports command", function () {
   it("prints each report's latest CSV when run by a shell against a bucket laid out as the processor writes it", () => {
     // Local mode writes its output folder with the processor's own layout; a stand-in `aws` serves it.
     const out = path.join(tmp, "bucket");
-    execFileSync(process.execPath, [path.join(root, "handler/local/bin.js"), path.join(root, "sample-data"), "--out", out, "--as-of", "2026-11-27", "--json"], { cwd: root });
+    execFileSync(process.execPath, [path.join(root, "handler/local/bin.js"), path.join(root, "sample-data"), "--out", out, "--as-of", "2026-11-27", "--json"], {
+      cwd: root,
+    });
     const bin = path.join(tmp, "bin");
     fs.mkdirSync(bin);
-    fs.writeFileSync(path.join(bin, "aws"), [
-      "#!/bin/sh",
-      "# aws s3 cp s3://<bucket>/<key> -  prints <key> from $FAKE_BUCKET_DIR",
-      '[ "$1 $2 $4" = "s3 cp -" ] || { echo "unexpected: aws $*" >&2; exit 64; }',
-      'cat "$FAKE_BUCKET_DIR/${3#s3://*/}"',
-      "",
-    ].join("\n"), { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(bin, "aws"),
+      [
+        "#!/bin/sh",
+        "# aws s3 cp s3://<bucket>/<key> -  prints <key> from $FAKE_BUCKET_DIR",
+        '[ "$1 $2 $4" = "s3 cp -" ] || { echo "unexpected: aws $*" >&2; exit 64; }',
+        'cat "$FAKE_BUCKET_DIR/${3#s3://*/}"',
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
 
     const printed = execFileSync("sh", ["-c", latestReportsCommand("any-bucket")], {
       encoding: "utf8",

@@ -29,15 +29,20 @@ describe("pipeline program (dev stack, mocked provider)", () => {
       expect(JSON.stringify(bySid.S3NotifiesEncryptedQueue.Condition)).to.include("arn:aws:s3:::facility-dev-raw-a1b2c3d");
       expect(bySid.LogsEncryptsLogGroup.Principal).to.deep.equal({ Service: "logs.us-east-1.amazonaws.com" });
       expect(JSON.stringify(bySid.LogsEncryptsLogGroup.Condition)).to.include(
-        "arn:aws:logs:us-east-1:123456789012:log-group:/facility-pipeline/facility-dev/processor");
+        "arn:aws:logs:us-east-1:123456789012:log-group:/facility-pipeline/facility-dev/processor",
+      );
       expect(bySid.AlarmsPublishToEncryptedTopic.Principal).to.deep.equal({ Service: "cloudwatch.amazonaws.com" });
     });
   });
 
   describe("buckets", () => {
     it("creates raw, output and access-log buckets", () => {
-      expect(run.ofType(S3).map((b) => b.name).sort()).to.deep.equal(
-        BUCKET_PARTS.map((b) => `facility-dev-${b}`).sort());
+      expect(
+        run
+          .ofType(S3)
+          .map((b) => b.name)
+          .sort(),
+      ).to.deep.equal(BUCKET_PARTS.map((b) => `facility-dev-${b}`).sort());
     });
 
     for (const part of ["raw", "output", "access-logs"]) {
@@ -80,7 +85,9 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("encrypts the access-log bucket with SSE-S3, the only default encryption S3 log delivery supports", () => {
       const enc = subOf(run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "access-logs")!;
-      expect(inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(enc).rules[0].applyServerSideEncryptionByDefault).to.deep.equal({ sseAlgorithm: "AES256" });
+      expect(inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(enc).rules[0].applyServerSideEncryptionByDefault).to.deep.equal({
+        sseAlgorithm: "AES256",
+      });
     });
 
     it("lets only S3 log delivery for this account's two buckets write access logs", () => {
@@ -155,7 +162,8 @@ describe("pipeline program (dev stack, mocked provider)", () => {
         expect(sd.serDeInfo?.serializationLibrary).to.equal("org.apache.hive.hcatalog.data.JsonSerDe");
         expect(sd.columns).to.deep.equal(glueColumns.map((c) => ({ name: c.name, type: c.type })));
         expect(sd.columns?.find((c) => c.name === "accreditations")?.type).to.equal(
-          "array<struct<accreditation_body:string,accreditation_id:string,valid_until:date>>");
+          "array<struct<accreditation_body:string,accreditation_id:string,valid_until:date>>",
+        );
       }
       expect(locations).to.deep.equal({
         facilities: `s3://facility-dev-output-a1b2c3d/${OUTPUT_LAYOUT.current}`,
@@ -273,7 +281,6 @@ describe("pipeline program (dev stack, mocked provider)", () => {
     });
     expect(run.outputs.uploadQueueUrl).to.match(/^https:\/\/sqs\./);
     expect(run.outputs.deadLetterQueueUrl).to.match(/dlq/);
-    expect(run.outputs.uploadCommand).to.equal(
-      "aws s3 cp sample-data/facilities.ndjson s3://facility-dev-raw-a1b2c3d/incoming/facilities.ndjson");
+    expect(run.outputs.uploadCommand).to.equal("aws s3 cp sample-data/facilities.ndjson s3://facility-dev-raw-a1b2c3d/incoming/facilities.ndjson");
   });
 });

@@ -32,14 +32,24 @@ describe("scheduled report refresh and the bytes-scanned early warning (resource
     const s = run.one("aws:scheduler/schedule:Schedule", "-refresh").inputs as unknown as ScheduleInputs;
     const role = run.resources.find((r) => r.type === "aws:iam/role:Role" && r.state.arn === s.target.roleArn)!;
     expect(role.name).to.match(/-refresh-role$/);
-    expect(statementsOf(role.inputs.assumeRolePolicy)).to.deep.equal([{
-      Sid: "SchedulerAssumesRole", Effect: "Allow", Principal: { Service: "scheduler.amazonaws.com" }, Action: "sts:AssumeRole",
-      Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT } },
-    }]);
+    expect(statementsOf(role.inputs.assumeRolePolicy)).to.deep.equal([
+      {
+        Sid: "SchedulerAssumesRole",
+        Effect: "Allow",
+        Principal: { Service: "scheduler.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT } },
+      },
+    ]);
     const policies = run.ofType("aws:iam/rolePolicy:RolePolicy").filter((p) => p.inputs.role === role.id);
     expect(policies).to.have.length(1);
     expect(statementsOf(policies[0].inputs.policy)).to.deep.equal([
-      { Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(run.one("aws:lambda/function:Function").state.name)}` },
+      {
+        Sid: "InvokeProcessorOnly",
+        Effect: "Allow",
+        Action: "lambda:InvokeFunction",
+        Resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(run.one("aws:lambda/function:Function").state.name)}`,
+      },
     ]);
   });
 

@@ -20,7 +20,10 @@ describe("security baseline of the program", () => {
           for (const a of actions) expect(a, String(s.Sid)).to.match(/^[a-z0-9]+:[A-Za-z]+$/);
           for (const r of asArray(s.Resource as string | string[])) {
             if (r === "*") {
-              expect(actions.every((a) => (UNSCOPED_ACTIONS as readonly string[]).includes(a)), `${String(s.Sid)} uses "*"`).to.equal(true);
+              expect(
+                actions.every((a) => (UNSCOPED_ACTIONS as readonly string[]).includes(a)),
+                `${String(s.Sid)} uses "*"`,
+              ).to.equal(true);
             } else {
               expect(r, String(s.Sid)).to.match(/^arn:aws:[a-z0-9-]+:(us-east-1)?:(123456789012)?:?/);
               // A service-wide wildcard ("arn:aws:sqs:region:account:*", "arn:aws:s3:::*") is as broad as "*".
@@ -36,7 +39,10 @@ describe("security baseline of the program", () => {
         const output = String(run.outputs.outputBucketName);
         for (const s of statements.filter((x) => asArray(x.Action as string[]).some((a) => a.startsWith("s3:")))) {
           for (const r of asArray(s.Resource as string[])) {
-            expect([`arn:aws:s3:::${raw}/*`, `arn:aws:s3:::${raw}`, `arn:aws:s3:::${output}`].includes(r) || r.startsWith(`arn:aws:s3:::${output}/`), r).to.equal(true);
+            expect(
+              [`arn:aws:s3:::${raw}/*`, `arn:aws:s3:::${raw}`, `arn:aws:s3:::${output}`].includes(r) || r.startsWith(`arn:aws:s3:::${output}/`),
+              r,
+            ).to.equal(true);
           }
         }
         // Listing the raw bucket is what makes S3 answer a deleted upload with 404 rather than 403;
@@ -59,7 +65,9 @@ describe("security baseline of the program", () => {
         const sse = run.ofType("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
         expect(sse).to.have.length(run.ofType("aws:s3/bucket:Bucket").length);
         for (const c of sse.filter((x) => !x.name.includes("access-logs"))) {
-          expect(inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(c).rules[0].applyServerSideEncryptionByDefault?.kmsMasterKeyId, c.name).to.match(kms);
+          expect(inputsOf<aws.s3.BucketServerSideEncryptionConfigurationArgs>(c).rules[0].applyServerSideEncryptionByDefault?.kmsMasterKeyId, c.name).to.match(
+            kms,
+          );
         }
       });
 

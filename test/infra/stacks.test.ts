@@ -57,7 +57,9 @@ describe("stack config flowing into resources", () => {
 
     it("reaches S3 through a gateway endpoint and Athena and SQS through private interface endpoints", () => {
       const endpoints = prod.ofType("aws:ec2/vpcEndpoint:VpcEndpoint");
-      const byService = Object.fromEntries(endpoints.map((e) => [String(e.inputs.serviceName).split(".").pop() ?? "", inputsOf<aws.ec2.VpcEndpointArgs>(e)] as const));
+      const byService = Object.fromEntries(
+        endpoints.map((e) => [String(e.inputs.serviceName).split(".").pop() ?? "", inputsOf<aws.ec2.VpcEndpointArgs>(e)] as const),
+      );
       expect(byService.s3).to.include({ vpcEndpointType: "Gateway" });
       expect(byService.s3?.routeTableIds).to.deep.equal(["rtb-1", "rtb-2"]);
       for (const s of ["athena", "sqs"]) expect(byService[s]).to.include({ vpcEndpointType: "Interface", privateDnsEnabled: true });

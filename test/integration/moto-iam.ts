@@ -120,7 +120,15 @@ export async function startMoto(): Promise<Moto> {
  * faked inside the child process (moto cannot run queries), the moto buckets are not KMS-encrypted, and
  * the function writes logs to stdout.
  */
-export function motoProcessorScope(names: { rawBucket: string; outputBucket: string; queue: string; deadLetterQueue: string; workgroup: string; database: string; table: string }): ProcessorScope {
+export function motoProcessorScope(names: {
+  rawBucket: string;
+  outputBucket: string;
+  queue: string;
+  deadLetterQueue: string;
+  workgroup: string;
+  database: string;
+  table: string;
+}): ProcessorScope {
   const arn = (service: string, resource: string) => `arn:aws:${service}:${MOTO_REGION}:${MOTO_ACCOUNT}:${resource}`;
   return {
     rawBucketArn: `arn:aws:s3:::${names.rawBucket}`,

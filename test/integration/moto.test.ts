@@ -1,4 +1,11 @@
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutBucketNotificationConfigurationCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutBucketNotificationConfigurationCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
@@ -45,10 +52,16 @@ describe("integration: the serialized processor against S3 and SQS served by mot
   let dlqUrl: string;
   /** The processor's permissions: exactly what the program renders into the role's inline policy. */
   let processor: Credentials;
-  const scope = () => motoProcessorScope({
-    rawBucket: RAW, outputBucket: OUTPUT, queue: UPLOADS_QUEUE, deadLetterQueue: DLQ,
-    workgroup: SETTINGS.workgroup, database: SETTINGS.database, table: SETTINGS.table,
-  });
+  const scope = () =>
+    motoProcessorScope({
+      rawBucket: RAW,
+      outputBucket: OUTPUT,
+      queue: UPLOADS_QUEUE,
+      deadLetterQueue: DLQ,
+      workgroup: SETTINGS.workgroup,
+      database: SETTINGS.database,
+      table: SETTINGS.table,
+    });
   const s3As = (credentials: Credentials) => new S3Client({ region: MOTO_REGION, endpoint: moto!.endpoint, credentials, forcePathStyle: true, maxAttempts: 1 });
   const sqsAs = (credentials: Credentials) => new SQSClient({ region: MOTO_REGION, endpoint: moto!.endpoint, credentials, maxAttempts: 1 });
 
@@ -87,8 +100,12 @@ describe("integration: the serialized processor against S3 and SQS served by mot
       ...processorEnv({ rawBucket: RAW, outputBucket: OUTPUT, deadLetterQueueUrl: dlqUrl }),
     };
     const stdout = await new Promise<string>((resolve, reject) => {
-      const child = execFile(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "test/integration/run-against-moto.ts"), modulePath, exportName],
-        { cwd: root, env, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(`${out}\n${errOut}`)));
+      const child = execFile(
+        process.execPath,
+        ["-r", "ts-node/register/transpile-only", path.join(root, "test/integration/run-against-moto.ts"), modulePath, exportName],
+        { cwd: root, env, maxBuffer: 16 * 1024 * 1024 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(`${out}\n${errOut}`)),
+      );
       child.stdin!.end(JSON.stringify(event));
     });
     const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
@@ -107,9 +124,13 @@ describe("integration: the serialized processor against S3 and SQS served by mot
     expect(await errorOf(mine.send(new GetObjectCommand({ Bucket: RAW, Key: "probe/allowed.json" })))).to.equal("no error");
     expect(await errorOf(mine.send(new PutObjectCommand({ Bucket: RAW, Key: "probe/forged.json", Body: "[]" }))), "write an upload").to.equal("AccessDenied");
     expect(await errorOf(mine.send(new GetObjectCommand({ Bucket: OTHER, Key: "elsewhere.json" }))), "read another bucket").to.equal("AccessDenied");
-    expect(await errorOf(mine.send(new PutObjectCommand({ Bucket: OUTPUT, Key: "elsewhere/x.json", Body: "[]" }))), "write outside its prefixes").to.equal("AccessDenied");
+    expect(await errorOf(mine.send(new PutObjectCommand({ Bucket: OUTPUT, Key: "elsewhere/x.json", Body: "[]" }))), "write outside its prefixes").to.equal(
+      "AccessDenied",
+    );
     const mySqs = sqsAs(processor);
-    expect(await errorOf(mySqs.send(new SendMessageCommand({ QueueUrl: uploadsUrl, MessageBody: "forged" }))), "send to the uploads queue").to.equal("HTTP 403");
+    expect(await errorOf(mySqs.send(new SendMessageCommand({ QueueUrl: uploadsUrl, MessageBody: "forged" }))), "send to the uploads queue").to.equal(
+      "HTTP 403",
+    );
     // Granted (DeadLetterWithReason); drained again so the dead-letter test below starts from empty.
     expect(await errorOf(mySqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: "probe" })))).to.equal("no error");
     await sqs.send(new PurgeQueueCommand({ QueueUrl: dlqUrl }));
@@ -118,11 +139,15 @@ describe("integration: the serialized processor against S3 and SQS served by mot
   it("turns a real S3 notification into curated data and reports, and dead-letters junk with its reason", async () => {
     const uploadsArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: uploadsUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn;
     expect(uploadsArn, "the scope names moto's real queue ARN").to.equal(scope().queueArn);
-    await s3.send(new PutBucketNotificationConfigurationCommand({
-      Bucket: RAW,
-      NotificationConfiguration: { QueueConfigurations: [{ QueueArn: uploadsArn, Events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"] }] },
-    }));
-    await s3.send(new PutObjectCommand({ Bucket: RAW, Key: "incoming/sample data.json", Body: fs.readFileSync(path.join(root, "sample-data/sample_data.json")) }));
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: RAW,
+        NotificationConfiguration: { QueueConfigurations: [{ QueueArn: uploadsArn, Events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"] }] },
+      }),
+    );
+    await s3.send(
+      new PutObjectCommand({ Bucket: RAW, Key: "incoming/sample data.json", Body: fs.readFileSync(path.join(root, "sample-data/sample_data.json")) }),
+    );
 
     const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: uploadsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }));
     const bodies = (received.Messages ?? []).map((m) => m.Body!).filter((b) => b.includes("ObjectCreated"));
@@ -135,7 +160,9 @@ describe("integration: the serialized processor against S3 and SQS served by mot
 
     const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: OUTPUT }))).Contents ?? []).map((o) => o.Key!);
     expect(keys.filter((k) => k.startsWith("curated/"))).to.have.length(1);
-    const latest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: OUTPUT, Key: "reports/facility-metrics/latest.json" }))).Body!.transformToString()) as { results: Array<{ facility_id: string }> };
+    const latest = JSON.parse(
+      await (await s3.send(new GetObjectCommand({ Bucket: OUTPUT, Key: "reports/facility-metrics/latest.json" }))).Body!.transformToString(),
+    ) as { results: Array<{ facility_id: string }> };
     expect(latest.results.map((r) => r.facility_id)).to.deep.equal(["F001", "F006", "F007"]);
 
     const dead = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MessageAttributeNames: ["All"], WaitTimeSeconds: 1 }));

@@ -18,7 +18,14 @@ async function main(): Promise<void> {
     read: async (b, key) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: key }))).Body!.transformToByteArray()),
     write: async (b, key, body) => void (await s3.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }))),
   };
-  const athena = new AthenaTwin(store, { region: TWIN.region, accountId: TWIN.accountId, workgroup: process.env.ATHENA_WORKGROUP!, database: process.env.GLUE_DATABASE!, table: process.env.GLUE_TABLE!, outputBucket: bucket });
+  const athena = new AthenaTwin(store, {
+    region: TWIN.region,
+    accountId: TWIN.accountId,
+    workgroup: process.env.ATHENA_WORKGROUP!,
+    database: process.env.GLUE_DATABASE!,
+    table: process.env.GLUE_TABLE!,
+    outputBucket: bucket,
+  });
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const event = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;

@@ -108,24 +108,110 @@ describe("local mode (npm start)", () => {
 
     it("facility-metrics: one row per facility, typed, NULL where there is no accreditation", () => {
       expect(report(summary, "facility-metrics")).to.deep.equal([
-        { facility_id: "F001", facility_name: "Mercy General Hospital", employee_count: 1200, number_of_offered_services: 3, expiry_date_of_first_accreditation: "2027-03-15" },
-        { facility_id: "F002", facility_name: "Bayview Clinic", employee_count: 85, number_of_offered_services: 2, expiry_date_of_first_accreditation: "2026-10-01" },
-        { facility_id: "F003", facility_name: "Lone Star Medical Center", employee_count: 640, number_of_offered_services: 4, expiry_date_of_first_accreditation: "2027-05-27" },
-        { facility_id: "F004", facility_name: "Austin Community Health", employee_count: 210, number_of_offered_services: 1, expiry_date_of_first_accreditation: "2029-06-30" },
-        { facility_id: "F005", facility_name: "Empire Surgical Institute", employee_count: 430, number_of_offered_services: 2, expiry_date_of_first_accreditation: null },
-        { facility_id: "F006", facility_name: "Hudson Valley Hospital", employee_count: 980, number_of_offered_services: 5, expiry_date_of_first_accreditation: "2027-01-10" },
-        { facility_id: "F007", facility_name: "Sunshine Rehab Center", employee_count: 150, number_of_offered_services: 2, expiry_date_of_first_accreditation: "2027-08-01" },
-        { facility_id: "F008", facility_name: "Gulf Coast Dialysis", employee_count: 60, number_of_offered_services: 1, expiry_date_of_first_accreditation: "2027-05-28" },
-        { facility_id: "F010", facility_name: "Cascade Health", employee_count: 300, number_of_offered_services: 0, expiry_date_of_first_accreditation: "2026-11-26" },
+        {
+          facility_id: "F001",
+          facility_name: "Mercy General Hospital",
+          employee_count: 1200,
+          number_of_offered_services: 3,
+          expiry_date_of_first_accreditation: "2027-03-15",
+        },
+        {
+          facility_id: "F002",
+          facility_name: "Bayview Clinic",
+          employee_count: 85,
+          number_of_offered_services: 2,
+          expiry_date_of_first_accreditation: "2026-10-01",
+        },
+        {
+          facility_id: "F003",
+          facility_name: "Lone Star Medical Center",
+          employee_count: 640,
+          number_of_offered_services: 4,
+          expiry_date_of_first_accreditation: "2027-05-27",
+        },
+        {
+          facility_id: "F004",
+          facility_name: "Austin Community Health",
+          employee_count: 210,
+          number_of_offered_services: 1,
+          expiry_date_of_first_accreditation: "2029-06-30",
+        },
+        {
+          facility_id: "F005",
+          facility_name: "Empire Surgical Institute",
+          employee_count: 430,
+          number_of_offered_services: 2,
+          expiry_date_of_first_accreditation: null,
+        },
+        {
+          facility_id: "F006",
+          facility_name: "Hudson Valley Hospital",
+          employee_count: 980,
+          number_of_offered_services: 5,
+          expiry_date_of_first_accreditation: "2027-01-10",
+        },
+        {
+          facility_id: "F007",
+          facility_name: "Sunshine Rehab Center",
+          employee_count: 150,
+          number_of_offered_services: 2,
+          expiry_date_of_first_accreditation: "2027-08-01",
+        },
+        {
+          facility_id: "F008",
+          facility_name: "Gulf Coast Dialysis",
+          employee_count: 60,
+          number_of_offered_services: 1,
+          expiry_date_of_first_accreditation: "2027-05-28",
+        },
+        {
+          facility_id: "F010",
+          facility_name: "Cascade Health",
+          employee_count: 300,
+          number_of_offered_services: 0,
+          expiry_date_of_first_accreditation: "2026-11-26",
+        },
       ]);
     });
 
     it("expiring-accreditations: valid today through the 6-month horizon inclusive, soonest first", () => {
       expect(report(summary, "expiring-accreditations")).to.deep.equal([
-        { facility_id: "F004", facility_name: "Austin Community Health", state: "TX", accreditation_body: "Joint Commission", accreditation_id: "JC-1004", valid_until: "2026-11-27", days_remaining: 0 },
-        { facility_id: "F006", facility_name: "Hudson Valley Hospital", state: "NY", accreditation_body: "Joint Commission", accreditation_id: "JC-1006", valid_until: "2027-01-10", days_remaining: 44 },
-        { facility_id: "F001", facility_name: "Mercy General Hospital", state: "CA", accreditation_body: "Joint Commission", accreditation_id: "JC-1001", valid_until: "2027-03-15", days_remaining: 108 },
-        { facility_id: "F003", facility_name: "Lone Star Medical Center", state: "TX", accreditation_body: "Joint Commission", accreditation_id: "JC-1003", valid_until: "2027-05-27", days_remaining: 181 },
+        {
+          facility_id: "F004",
+          facility_name: "Austin Community Health",
+          state: "TX",
+          accreditation_body: "Joint Commission",
+          accreditation_id: "JC-1004",
+          valid_until: "2026-11-27",
+          days_remaining: 0,
+        },
+        {
+          facility_id: "F006",
+          facility_name: "Hudson Valley Hospital",
+          state: "NY",
+          accreditation_body: "Joint Commission",
+          accreditation_id: "JC-1006",
+          valid_until: "2027-01-10",
+          days_remaining: 44,
+        },
+        {
+          facility_id: "F001",
+          facility_name: "Mercy General Hospital",
+          state: "CA",
+          accreditation_body: "Joint Commission",
+          accreditation_id: "JC-1001",
+          valid_until: "2027-03-15",
+          days_remaining: 108,
+        },
+        {
+          facility_id: "F003",
+          facility_name: "Lone Star Medical Center",
+          state: "TX",
+          accreditation_body: "Joint Commission",
+          accreditation_id: "JC-1003",
+          valid_until: "2027-05-27",
+          days_remaining: 181,
+        },
       ]);
     });
   });
@@ -154,7 +240,15 @@ describe("local mode (npm start)", () => {
     fs.utimesSync(path.join(inbox, "a.ndjson"), old, old);
     const { summary } = await run([inbox, "--out", path.join(tmp, "out"), "--as-of", "2026-11-27", "--json"]);
     const f001 = report(summary, "facility-metrics").filter((r) => r.facility_id === "F001");
-    expect(f001).to.deep.equal([{ facility_id: "F001", facility_name: "Mercy General Hospital", employee_count: 1500, number_of_offered_services: 3, expiry_date_of_first_accreditation: "2027-03-15" }]);
+    expect(f001).to.deep.equal([
+      {
+        facility_id: "F001",
+        facility_name: "Mercy General Hospital",
+        employee_count: 1500,
+        number_of_offered_services: 3,
+        expiry_date_of_first_accreditation: "2027-03-15",
+      },
+    ]);
   });
 
   it("drops a removed file's facilities on the next run over its directory", async () => {
@@ -173,7 +267,9 @@ describe("local mode (npm start)", () => {
       const loose = await run([file, "--out", path.join(tmp, "a"), "--json"]);
       expect(loose.summary!.files[0]).to.include({ status: "rejected", accepted: 0 });
       expect(loose.summary!.reports.map((r) => [r.report, r.rows])).to.deep.equal([
-        ["accreditation-by-state", 0], ["facility-metrics", 0], ["expiring-accreditations", 0],
+        ["accreditation-by-state", 0],
+        ["facility-metrics", 0],
+        ["expiring-accreditations", 0],
       ]);
       expect(loose.code).to.equal(0);
       expect((await run([file, "--out", path.join(tmp, "b"), "--strict", "--json"])).code).to.equal(1);
@@ -191,7 +287,10 @@ describe("local mode (npm start)", () => {
       for (const [name, text] of layouts) {
         fs.writeFileSync(path.join(tmp, name), text);
         const { summary } = await run([path.join(tmp, name), "--out", path.join(tmp, `out-${name}`), "--as-of", "2026-11-27", "--json"]);
-        expect(report(summary, "facility-metrics").map((r) => r.employee_count), name).to.deep.equal([2]);
+        expect(
+          report(summary, "facility-metrics").map((r) => r.employee_count),
+          name,
+        ).to.deep.equal([2]);
         expect(summary!.files[0], name).to.include({ accepted: 2, duplicate_ids: 1 });
       }
     });
@@ -202,7 +301,10 @@ describe("local mode (npm start)", () => {
       for (const name of ["o[1]", "o*", "o?"]) {
         const { code, summary } = await run([sample("facilities.ndjson"), "--out", path.join(tmp, name), "--as-of", "2026-11-27", "--json"]);
         expect(code, name).to.equal(0);
-        expect(report(summary, "facility-metrics").map((r) => r.facility_id), name).to.deep.equal(["F001", "F002", "F003"]);
+        expect(
+          report(summary, "facility-metrics").map((r) => r.facility_id),
+          name,
+        ).to.deep.equal(["F001", "F002", "F003"]);
       }
     });
   });
@@ -212,7 +314,12 @@ describe("local mode (npm start)", () => {
       const options = parseCli(["--watch", tmp, "--out", path.join(tmp, "out")]);
       if (options === "help") throw new Error("unexpected help");
       const afterMidnight = () => new Date("2026-11-28T00:01:00Z");
-      const { result } = await runOnce(options, [{ kind: "created", key: localKey(sample("facilities.ndjson")) }], { out: () => undefined, err: () => undefined }, afterMidnight);
+      const { result } = await runOnce(
+        options,
+        [{ kind: "created", key: localKey(sample("facilities.ndjson")) }],
+        { out: () => undefined, err: () => undefined },
+        afterMidnight,
+      );
       expect(result.reports?.ok && result.reports.run.reports.map((r) => r.document.as_of)).to.deep.equal(["2026-11-28", "2026-11-28", "2026-11-28"]);
     });
 
@@ -226,7 +333,10 @@ describe("local mode (npm start)", () => {
         fs.rmSync(path.join(inbox, "b.json"));
         process.chdir(inbox);
         const second = await run([".", "--out", out, "--as-of", "2026-11-27", "--json"]);
-        expect(second.summary!.files.map((f) => [path.basename(f.file), f.status])).to.deep.equal([["a.ndjson", "curated"], ["b.json", "removed"]]);
+        expect(second.summary!.files.map((f) => [path.basename(f.file), f.status])).to.deep.equal([
+          ["a.ndjson", "curated"],
+          ["b.json", "removed"],
+        ]);
         expect(report(second.summary, "facility-metrics").map((r) => r.facility_id)).to.deep.equal(["F001", "F002", "F003"]);
       } finally {
         process.chdir(cwd);
@@ -245,7 +355,9 @@ describe("local mode (npm start)", () => {
       const watched = await runBin(["--watch", tmp, "--out", file]);
       expect(watched.code, watched.stderr).to.equal(1);
       expect(watched.stdout).to.not.include("Watching");
-      expect(watched.stderr).to.match(/--out .*not-a-folder: .*not a folder/).and.not.match(/\n\s+at /);
+      expect(watched.stderr)
+        .to.match(/--out .*not-a-folder: .*not a folder/)
+        .and.not.match(/\n\s+at /);
     });
 
     it("refuses a second run on the same --out while the first holds it, and takes over a lock left by a dead process", async () => {
@@ -317,13 +429,18 @@ describe("local mode (npm start)", () => {
     });
 
     it("writes a formula-like facility name to the CSV as text, and to the JSON as it was", async () => {
-      const record = { ...(JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]) as Record<string, unknown>), facility_name: "=HYPERLINK(\"http://evil\",\"x\")" };
+      const record = {
+        ...(JSON.parse(fs.readFileSync(sample("facilities.ndjson"), "utf8").split("\n")[0]) as Record<string, unknown>),
+        facility_name: '=HYPERLINK("http://evil","x")',
+      };
       fs.writeFileSync(path.join(tmp, "f.ndjson"), `${JSON.stringify(record)}\n`);
       const out = path.join(tmp, "out");
       expect((await run([path.join(tmp, "f.ndjson"), "--out", out, "--as-of", "2026-11-27", "--json"])).code).to.equal(0);
       const json = JSON.parse(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.json"), "utf8")) as { results: Array<Record<string, unknown>> };
       expect(json.results[0].facility_name).to.equal(record.facility_name);
-      expect(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.csv"), "utf8").split("\r\n")[1]).to.equal(`F001,"'=HYPERLINK(""http://evil"",""x"")",1200,3,2027-03-15`);
+      expect(fs.readFileSync(path.join(out, "reports/facility-metrics/latest.csv"), "utf8").split("\r\n")[1]).to.equal(
+        `F001,"'=HYPERLINK(""http://evil"",""x"")",1200,3,2027-03-15`,
+      );
     });
 
     const strictUsage: Array<[string, string[], RegExp]> = [
@@ -371,8 +488,16 @@ describe("local mode (npm start)", () => {
       expect(out).to.include(`record 1 (line 1), location.state: "Texas": use the two-letter code (TX)`);
       expect(out).to.include(`record 2 (line 2), location.zip: 75001 is a number: write it in quotes ("75001")`);
       // The quarantine file numbers the same records the same way.
-      const entries = fs.readFileSync(path.join(tmp, "d", out.match(/quarantine\/\S+\.ndjson/)![0]), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { record: number; line: number; index: number });
-      expect(entries.map((e) => [e.record, e.line, e.index])).to.deep.equal([[1, 1, 0], [2, 2, 1], [3, 3, 2]]);
+      const entries = fs
+        .readFileSync(path.join(tmp, "d", out.match(/quarantine\/\S+\.ndjson/)![0]), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { record: number; line: number; index: number });
+      expect(entries.map((e) => [e.record, e.line, e.index])).to.deep.equal([
+        [1, 1, 0],
+        [2, 2, 1],
+        [3, 3, 2],
+      ]);
       expect(out).to.match(/rejects and reasons: .*quarantine\/bad-state-and-zip-[0-9a-f]{16}\.v[0-9a-f]{16}(\.u[0-9a-f]{8})?\.ndjson/);
     });
 
@@ -433,7 +558,9 @@ describe("local mode (npm start)", () => {
       const out = path.join(tmp, "out");
       await run([sample("facilities-array.json"), "--out", out, "--as-of", "2026-11-27"]);
       const second = await run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27"]);
-      expect(second.err).to.match(/note: the table also holds 1 upload\(s\) from earlier runs on this --out, not among this run's inputs: .*facilities-array\.json\..*--fresh/);
+      expect(second.err).to.match(
+        /note: the table also holds 1 upload\(s\) from earlier runs on this --out, not among this run's inputs: .*facilities-array\.json\..*--fresh/,
+      );
       expect(second.out).to.include("over 2 curated file(s)");
       const fresh = await run([sample("facilities.ndjson"), "--out", out, "--as-of", "2026-11-27", "--fresh", "--json"]);
       expect(fresh.code).to.equal(0);
@@ -457,7 +584,11 @@ describe("local mode (npm start)", () => {
 
     it("re-running identical data writes no new run file, even after its mtime changed", async () => {
       const { inbox, out } = twoFileInbox(tmp);
-      const runFiles = () => fs.readdirSync(out, { recursive: true, encoding: "utf8" }).filter((f) => f.includes(`runs${path.sep}`) && /\.(json|csv|html)$/.test(f)).sort();
+      const runFiles = () =>
+        fs
+          .readdirSync(out, { recursive: true, encoding: "utf8" })
+          .filter((f) => f.includes(`runs${path.sep}`) && /\.(json|csv|html)$/.test(f))
+          .sort();
       const first = await run([inbox, "--out", out, "--as-of", "2026-11-27", "--json"]);
       const before = runFiles();
       expect(before.length).to.be.at.least(7);
@@ -475,7 +606,9 @@ describe("local mode (npm start)", () => {
     it("names the command as it was invoked in the help and the usage line", async () => {
       const direct = await runBin(["--frobnicate"]);
       expect(direct.code).to.equal(2);
-      expect(direct.stderr).to.equal("facility-pipeline: unknown option --frobnicate\nUsage: facility-pipeline [file-or-dir...] [--out DIR] [--fresh] [--as-of YYYY-MM-DD] [--months N] [--watch DIR] [--strict] [--json]  (--help for details)\n");
+      expect(direct.stderr).to.equal(
+        "facility-pipeline: unknown option --frobnicate\nUsage: facility-pipeline [file-or-dir...] [--out DIR] [--fresh] [--as-of YYYY-MM-DD] [--months N] [--watch DIR] [--strict] [--json]  (--help for details)\n",
+      );
       expect((await runBin(["--help"])).stdout).to.match(/^Usage: facility-pipeline \[file-or-dir\.\.\.\] \[options\]/);
       expect(usage(invokedAs({ npm_lifecycle_event: "start" }))).to.match(/^Usage: npm start -- \[file-or-dir/);
     });
@@ -491,7 +624,11 @@ describe("local mode (npm start)", () => {
     this.timeout(60_000);
     const inbox = path.join(tmp, "watched");
     fs.mkdirSync(inbox);
-    const child = spawn(process.execPath, [path.join(root, "handler/local/bin.js"), "--watch", inbox, "--out", path.join(tmp, "out"), "--json", "--as-of", "2026-11-27"], { cwd: root });
+    const child = spawn(
+      process.execPath,
+      [path.join(root, "handler/local/bin.js"), "--watch", inbox, "--out", path.join(tmp, "out"), "--json", "--as-of", "2026-11-27"],
+      { cwd: root },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

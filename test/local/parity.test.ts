@@ -14,7 +14,10 @@ describe("local mode and the Lambda agree", () => {
     try {
       const res = await h.invoke(SAMPLE_FILES.map((f) => h.uploadSample(f)));
       expect(res.batchItemFailures).to.deep.equal([]);
-      const code = await main([...SAMPLE_FILES.map((f) => path.join(__dirname, "../../sample-data", f)), "--out", out, "--as-of", "2026-11-27", "--json"], () => undefined);
+      const code = await main(
+        [...SAMPLE_FILES.map((f) => path.join(__dirname, "../../sample-data", f)), "--out", out, "--as-of", "2026-11-27", "--json"],
+        () => undefined,
+      );
       expect(code).to.equal(0);
       for (const r of REPORTS) {
         const lambda = h.json<ReportDocument>(`reports/${r.name}/latest.json`);
@@ -22,7 +25,9 @@ describe("local mode and the Lambda agree", () => {
         expect(local.results, r.name).to.deep.equal(lambda.results);
         expect(local.columns, r.name).to.deep.equal(lambda.columns);
         expect(local.parameters, r.name).to.deep.equal(lambda.parameters);
-        expect(fs.readFileSync(path.join(out, "reports", r.name, "latest.csv"), "utf8"), r.name).to.equal(h.s3.text("facility-output", `reports/${r.name}/latest.csv`));
+        expect(fs.readFileSync(path.join(out, "reports", r.name, "latest.csv"), "utf8"), r.name).to.equal(
+          h.s3.text("facility-output", `reports/${r.name}/latest.csv`),
+        );
       }
     } finally {
       h.restore();

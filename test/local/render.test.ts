@@ -16,14 +16,19 @@ describe("terminal tables", () => {
 
   it("aligns columns by display width: emoji and CJK are two columns, combining marks none", () => {
     const names = ["Zoë", "Zoe\u0308", "診療所", "Clinic 🏥", "👩‍⚕️ care", "plain"];
-    const out = table(["name", "n"], names.map((name, i) => ({ name, n: i })));
+    const out = table(
+      ["name", "n"],
+      names.map((name, i) => ({ name, n: i })),
+    );
     const lines = out.split("\n");
     const widths = lines.map((l) => stringWidth(l));
     expect(new Set(widths).size, out).to.equal(1);
   });
 
   it("shows progress as bytes of the file's size with a percentage and records per second, in binary units", () => {
-    expect(progressLine("big.ndjson", 50 * 1024 * 1024, 200 * 1024 * 1024, 123_456, 2)).to.equal("big.ndjson: 50.0 MiB of 200.0 MiB (25%) read, 61,728 records/s");
+    expect(progressLine("big.ndjson", 50 * 1024 * 1024, 200 * 1024 * 1024, 123_456, 2)).to.equal(
+      "big.ndjson: 50.0 MiB of 200.0 MiB (25%) read, 61,728 records/s",
+    );
     expect(progressLine("stdin", 1536, undefined, 10, 1)).to.equal("stdin: 1.5 KiB read, 10 records/s");
     expect(formatBytes(3 * 1024 ** 3)).to.equal("3.0 GiB");
     expect(count(1234567)).to.equal("1,234,567");
@@ -47,7 +52,25 @@ describe("terminal tables", () => {
   });
 
   it("shows counts with thousands separators in the per-file line", () => {
-    const line = renderFile({ key: "a.ndjson", status: "ingested", result: { outcome: "partially-curated", accepted: 1234567, rejected: 2345, duplicateIds: 0, fileProblems: [], unknownFields: {}, bytesRead: 1, curatedKey: "c", quarantineKey: undefined } } as unknown as FileOutcome, ".pipeline", []);
+    const line = renderFile(
+      {
+        key: "a.ndjson",
+        status: "ingested",
+        result: {
+          outcome: "partially-curated",
+          accepted: 1234567,
+          rejected: 2345,
+          duplicateIds: 0,
+          fileProblems: [],
+          unknownFields: {},
+          bytesRead: 1,
+          curatedKey: "c",
+          quarantineKey: undefined,
+        },
+      } as unknown as FileOutcome,
+      ".pipeline",
+      [],
+    );
     expect(line).to.equal("!  a.ndjson: 1,234,567 accepted, 2,345 rejected");
   });
 });

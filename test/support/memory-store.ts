@@ -30,7 +30,9 @@ export class MemoryStore implements OutputStore {
   }
 
   list(prefix: string): Promise<ListedObject[]> {
-    return Promise.resolve([...this.objects].filter(([k]) => k.startsWith(prefix)).map(([key, o]) => ({ key, etag: String(o.body.length), size: o.body.length })));
+    return Promise.resolve(
+      [...this.objects].filter(([k]) => k.startsWith(prefix)).map(([key, o]) => ({ key, etag: String(o.body.length), size: o.body.length })),
+    );
   }
 
   async replaceIfNewer(key: string, body: string | BodySource, contentType: string, stamp: string): Promise<boolean> {

@@ -37,7 +37,17 @@ export function recordingTelemetry(): RecordedTelemetry {
   const metrics: RecordedTelemetry["metrics"] = [];
   const log = (level: string) => (message: string, fields?: Record<string, unknown>) => logs.push({ level, message, fields });
   const metric = (name: string, value: number) => metrics.push({ name, value });
-  return { logs, metrics, info: log("info"), warn: log("warn"), error: log("error"), count: metric, milliseconds: metric, bytes: metric, flush: () => undefined };
+  return {
+    logs,
+    metrics,
+    info: log("info"),
+    warn: log("warn"),
+    error: log("error"),
+    count: metric,
+    milliseconds: metric,
+    bytes: metric,
+    flush: () => undefined,
+  };
 }
 
 /** S3 writes keys into events URL-encoded, with `+` for a space. */
@@ -167,7 +177,12 @@ export class ProcessorHarness {
   }
 
   ndjson(key: string): Array<Record<string, unknown>> {
-    return this.s3.text(OUTPUT, key).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.s3
+      .text(OUTPUT, key)
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   /** The single curated (or quarantine) object of an upload, whatever its version. */

@@ -28,7 +28,9 @@ async function main(): Promise<void> {
   const latest = JSON.parse(s3.text(OUTPUT, "reports/accreditation-by-state/latest.json")) as { results: unknown[] };
   const deadLetters = twin.sqs.sent.map((m) => m.MessageAttributes?.reason?.StringValue);
   const denied = twin.authorizer.denied().map((d) => `${d.action} ${d.resource}`);
-  process.stdout.write(`\nRESULT ${JSON.stringify({ response, keys: s3.keys(OUTPUT), started: athena.started.length, byState: latest.results, deadLetters, denied })}\n`);
+  process.stdout.write(
+    `\nRESULT ${JSON.stringify({ response, keys: s3.keys(OUTPUT), started: athena.started.length, byState: latest.results, deadLetters, denied })}\n`,
+  );
 }
 
 main().catch((e) => {

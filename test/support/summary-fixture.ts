@@ -18,14 +18,20 @@ export function runLocalWithHostileUpload(dir: string): { stdout: string; stderr
     if (f.isFile()) fs.copyFileSync(path.join(root, "sample-data", f.name), path.join(inbox, f.name));
   }
   const hostile = {
-    facility_id: "F900", facility_name: HOSTILE_NAME,
+    facility_id: "F900",
+    facility_name: HOSTILE_NAME,
     location: { address: "1 Plaza", city: "El Paso", state: "TX", zip: "79901" },
-    employee_count: 40, services: ["Clinic"], labs: [],
+    employee_count: 40,
+    services: ["Clinic"],
+    labs: [],
     accreditations: [{ accreditation_body: "Joint Commission", accreditation_id: "JC-9000", valid_until: "2027-01-10" }],
   };
   const rejected = { ...hostile, facility_id: "F901", location: { ...hostile.location, state: "ZZ" } };
   fs.writeFileSync(path.join(inbox, "hostile.ndjson"), `${JSON.stringify(hostile)}\n${JSON.stringify(rejected)}\n`);
   // Run from `dir` with relative paths, as a user would: keys and printed paths read inbox/..., out/...
-  const run = spawnSync(process.execPath, [path.join(root, "handler/local/bin.js"), "inbox", "--out", "out", "--as-of", "2026-11-27"], { cwd: dir, encoding: "utf8" });
+  const run = spawnSync(process.execPath, [path.join(root, "handler/local/bin.js"), "inbox", "--out", "out", "--as-of", "2026-11-27"], {
+    cwd: dir,
+    encoding: "utf8",
+  });
   return { stdout: run.stdout, stderr: run.stderr, status: run.status, out: path.join(dir, "out") };
 }

@@ -13,7 +13,10 @@ import { AwsTwin, s3Error, S3_ERRORS, TWIN } from "./twin";
 /** What the real SDK makes of an HTTP answer: the shape the twin's errors must have. */
 async function sdkErrorFor(status: number, body: string, send: (c: S3Client) => Promise<unknown>): Promise<Record<string, unknown>> {
   const requestHandler = {
-    handle: () => Promise.resolve({ response: new HttpResponse({ statusCode: status, headers: { "content-type": "application/xml" }, body: Readable.from([Buffer.from(body)]) }) }),
+    handle: () =>
+      Promise.resolve({
+        response: new HttpResponse({ statusCode: status, headers: { "content-type": "application/xml" }, body: Readable.from([Buffer.from(body)]) }),
+      }),
     updateHttpClientConfig: () => undefined,
     httpHandlerConfigs: () => ({}),
   };
@@ -30,7 +33,8 @@ const shape = (e: Error) => {
   const x = e as Error & { $fault: string; $metadata: { httpStatusCode: number } };
   return { name: x.name, message: x.message, fault: x.$fault, status: x.$metadata.httpStatusCode };
 };
-const xml = (code: string, message: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>R</RequestId></Error>`;
+const xml = (code: string, message: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>R</RequestId></Error>`;
 
 describe("the AWS twin answers as AWS does", () => {
   describe("its errors have the shape the real SDK gives the documented HTTP answers", () => {
@@ -40,16 +44,33 @@ describe("the AWS twin answers as AWS does", () => {
     const cases: Array<[string, () => Error, number, string, (c: S3Client) => Promise<unknown>]> = [
       ["GET 403 AccessDenied", S3_ERRORS.accessDenied, 403, xml("AccessDenied", "Access Denied"), get],
       ["GET 404 NoSuchKey", S3_ERRORS.noSuchKey, 404, xml("NoSuchKey", "The specified key does not exist."), get],
-      ["PUT 412 PreconditionFailed", S3_ERRORS.preconditionFailed, 412, xml("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"), put],
-      ["PUT 409 ConditionalRequestConflict", S3_ERRORS.conditionalRequestConflict, 409, xml("ConditionalRequestConflict", "A conflicting conditional action is currently in progress against this resource. Try again."), put],
+      [
+        "PUT 412 PreconditionFailed",
+        S3_ERRORS.preconditionFailed,
+        412,
+        xml("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"),
+        put,
+      ],
+      [
+        "PUT 409 ConditionalRequestConflict",
+        S3_ERRORS.conditionalRequestConflict,
+        409,
+        xml("ConditionalRequestConflict", "A conflicting conditional action is currently in progress against this resource. Try again."),
+        put,
+      ],
     ];
     for (const [name, twinError, status, body, send] of cases) {
       it(name, async () => expect(shape(twinError())).to.deep.equal(await sdkErrorFor(status, body, send)));
     }
     it("HEAD 403 and 404 (no body: the SDK names them Unknown and NotFound)", async () => {
-      const twin = new AwsTwin({ policy: { Version: "2012-10-17", Statement: [{ Sid: "Read", Effect: "Allow", Action: "s3:GetObject", Resource: `arn:aws:s3:::${TWIN.rawBucket}/*` }] } });
+      const twin = new AwsTwin({
+        policy: { Version: "2012-10-17", Statement: [{ Sid: "Read", Effect: "Allow", Action: "s3:GetObject", Resource: `arn:aws:s3:::${TWIN.rawBucket}/*` }] },
+      });
       try {
-        const missing = await twin.s3.client().send(new HeadObjectCommand({ Bucket: TWIN.rawBucket, Key: "nope" })).catch((e: Error) => e);
+        const missing = await twin.s3
+          .client()
+          .send(new HeadObjectCommand({ Bucket: TWIN.rawBucket, Key: "nope" }))
+          .catch((e: Error) => e);
         expect(shape(missing as Error)).to.deep.equal(await sdkErrorFor(403, "", head));
       } finally {
         twin.restore();
@@ -74,7 +95,10 @@ describe("the AWS twin answers as AWS does", () => {
     it("reads a delete marker as missing, and keeps the older version", async () => {
       twin.s3.store(TWIN.rawBucket, "a.json", "[]");
       twin.s3.remove(TWIN.rawBucket, "a.json");
-      const got = await twin.s3.client().send(new GetObjectCommand({ Bucket: TWIN.rawBucket, Key: "a.json" })).catch((e: Error) => e);
+      const got = await twin.s3
+        .client()
+        .send(new GetObjectCommand({ Bucket: TWIN.rawBucket, Key: "a.json" }))
+        .catch((e: Error) => e);
       expect((got as Error).name).to.equal("NoSuchKey");
       expect(twin.s3.keys(TWIN.rawBucket)).to.deep.equal([]);
     });
@@ -107,7 +131,8 @@ describe("the AWS twin answers as AWS does", () => {
 
     it("refuses a conditional create over an existing object (412) and a stale If-Match (412)", async () => {
       const c = twin.s3.client();
-      const put = (extra: { IfNoneMatch?: string; IfMatch?: string }) => c.send(new PutObjectCommand({ Bucket: TWIN.outputBucket, Key: "reports/r/latest.json", Body: "x", ...extra }));
+      const put = (extra: { IfNoneMatch?: string; IfMatch?: string }) =>
+        c.send(new PutObjectCommand({ Bucket: TWIN.outputBucket, Key: "reports/r/latest.json", Body: "x", ...extra }));
       const first = await put({ IfNoneMatch: "*" });
       expect(((await put({ IfNoneMatch: "*" }).catch((e: Error) => e)) as Error).name).to.equal("PreconditionFailed");
       await put({ IfMatch: first.ETag });

@@ -111,11 +111,15 @@ export class AthenaTwin {
 
   private readonly store: TableStore;
 
-  constructor(s3: S3Twin | TableStore, readonly where: AthenaTwinTable, private readonly authorizer?: Authorizer) {
+  constructor(
+    s3: S3Twin | TableStore,
+    readonly where: AthenaTwinTable,
+    private readonly authorizer?: Authorizer,
+  ) {
     this.store = s3 instanceof S3Twin ? twinTableStore(s3) : s3;
-    this.mock.onAnyCommand().callsFake((input: unknown) =>
-      Promise.reject(new Error(`the Athena twin does not model this call (input ${JSON.stringify(input)})`)),
-    );
+    this.mock
+      .onAnyCommand()
+      .callsFake((input: unknown) => Promise.reject(new Error(`the Athena twin does not model this call (input ${JSON.stringify(input)})`)));
     this.mock.on(StartQueryExecutionCommand).callsFake(async (input: StartQueryExecutionCommandInput) => {
       const workgroup = input.WorkGroup ?? "primary";
       await this.authorize("athena:StartQueryExecution", this.workgroupArn(workgroup));
@@ -203,7 +207,10 @@ export class AthenaTwin {
     if (o.state === "SUCCEEDED" && !e.rows) e.outcome = await this.execute(e);
     const done = e.outcome;
     if (done.state === "FAILED") {
-      return { ...base, Status: { State: "FAILED", ...submitted, StateChangeReason: done.reason, AthenaError: { ErrorCategory: done.category, Retryable: done.retryable } } };
+      return {
+        ...base,
+        Status: { State: "FAILED", ...submitted, StateChangeReason: done.reason, AthenaError: { ErrorCategory: done.category, Retryable: done.retryable } },
+      };
     }
     if (done.state === "CANCELLED") return { ...base, Status: { State: "CANCELLED", ...submitted, StateChangeReason: done.reason } };
     return {

@@ -26,7 +26,8 @@ export const S3_ERRORS = {
   noSuchKey: () => s3Error("NoSuchKey", 404, "The specified key does not exist."),
   noSuchUpload: () => s3Error("NoSuchUpload", 404, "The specified upload does not exist."),
   preconditionFailed: () => s3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold"),
-  conditionalRequestConflict: () => s3Error("ConditionalRequestConflict", 409, "A conflicting conditional action is currently in progress against this resource. Try again."),
+  conditionalRequestConflict: () =>
+    s3Error("ConditionalRequestConflict", 409, "A conflicting conditional action is currently in progress against this resource. Try again."),
 };
 
 /** Athena and SQS speak AWS JSON: `__type` becomes the name; an IAM denial is AccessDeniedException, HTTP 400 (Common Errors). */

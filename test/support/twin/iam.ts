@@ -31,18 +31,21 @@ export class Authorizer {
     const id = JSON.stringify([action, resource, context]);
     let allowed = this.cache.get(id);
     if (allowed === undefined) {
-      const response = await runSimulation({
-        identityPolicies: this.caller.policies.map((policy, i) => ({ name: `policy-${i}`, policy })),
-        serviceControlPolicies: [],
-        resourceControlPolicies: [],
-        resourcePolicy: undefined,
-        request: {
-          principal: this.caller.principal,
-          action,
-          resource: { resource, accountId: this.caller.accountId },
-          contextVariables: context,
+      const response = await runSimulation(
+        {
+          identityPolicies: this.caller.policies.map((policy, i) => ({ name: `policy-${i}`, policy })),
+          serviceControlPolicies: [],
+          resourceControlPolicies: [],
+          resourcePolicy: undefined,
+          request: {
+            principal: this.caller.principal,
+            action,
+            resource: { resource, accountId: this.caller.accountId },
+            contextVariables: context,
+          },
         },
-      }, {});
+        {},
+      );
       if (response.resultType === "error") throw new Error(`the IAM simulator rejected ${action} on ${resource}: ${JSON.stringify(response.errors)}`);
       allowed = response.overallResult === "Allowed";
       this.cache.set(id, allowed);

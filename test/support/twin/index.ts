@@ -83,15 +83,19 @@ export class AwsTwin {
     this.policy = options.policy ?? processorPolicy(twinScope());
     this.authorizer = new Authorizer({ principal: TWIN.role, accountId: TWIN.accountId, policies: [this.policy] });
     this.s3 = new S3Twin({ authorizer: this.authorizer, kmsBuckets: [TWIN.rawBucket, TWIN.outputBucket] });
-    this.athena = new AthenaTwin(this.s3, {
-      region: TWIN.region,
-      accountId: TWIN.accountId,
-      workgroup: TWIN.workgroup,
-      database: TWIN.database,
-      table: TWIN.table,
-      outputBucket: TWIN.outputBucket,
-      bytesScannedCutoff: options.bytesScannedCutoff,
-    }, this.authorizer);
+    this.athena = new AthenaTwin(
+      this.s3,
+      {
+        region: TWIN.region,
+        accountId: TWIN.accountId,
+        workgroup: TWIN.workgroup,
+        database: TWIN.database,
+        table: TWIN.table,
+        outputBucket: TWIN.outputBucket,
+        bytesScannedCutoff: options.bytesScannedCutoff,
+      },
+      this.authorizer,
+    );
     this.sqs = new SqsTwin(this.authorizer);
   }
 

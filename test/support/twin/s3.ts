@@ -59,8 +59,15 @@ export interface S3TwinOptions {
 
 /** The S3 commands the twin answers; any other command fails the test that sends it. */
 export const S3_COMMANDS = [
-  "GetObject", "HeadObject", "PutObject", "DeleteObject", "ListObjectsV2",
-  "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload",
+  "GetObject",
+  "HeadObject",
+  "PutObject",
+  "DeleteObject",
+  "ListObjectsV2",
+  "CreateMultipartUpload",
+  "UploadPart",
+  "CompleteMultipartUpload",
+  "AbortMultipartUpload",
 ] as const;
 
 const md5 = (b: Buffer) => createHash("md5").update(b).digest();
@@ -99,7 +106,10 @@ export class S3Twin {
   readonly mock = mockClient(S3Client);
   readonly calls: string[] = [];
   private readonly buckets = new Map<string, Map<string, Version[]>>();
-  private readonly uploads = new Map<string, { bucket: string; key: string; parts: Map<number, Buffer>; contentType?: string; metadata: Record<string, string> }>();
+  private readonly uploads = new Map<
+    string,
+    { bucket: string; key: string; parts: Map<number, Buffer>; contentType?: string; metadata: Record<string, string> }
+  >();
   private faults: Fault[] = [];
   private hooks: Array<{ command: string; key?: string; run: () => Promise<void> }> = [];
   private races: Array<{ key?: string }> = [];
@@ -109,9 +119,13 @@ export class S3Twin {
   tickMs = 1000;
 
   constructor(private readonly options: S3TwinOptions = {}) {
-    this.mock.onAnyCommand().callsFake((input: unknown) =>
-      Promise.reject(new Error(`the S3 twin does not model this call (input ${JSON.stringify(input)}): add it to test/support/twin/s3.ts with its AWS semantics`)),
-    );
+    this.mock
+      .onAnyCommand()
+      .callsFake((input: unknown) =>
+        Promise.reject(
+          new Error(`the S3 twin does not model this call (input ${JSON.stringify(input)}): add it to test/support/twin/s3.ts with its AWS semantics`),
+        ),
+      );
     this.mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => {
       const { Bucket, Key } = this.named(input, "GetObject");
       const action = input.VersionId ? "s3:GetObjectVersion" : "s3:GetObject";

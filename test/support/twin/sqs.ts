@@ -31,9 +31,7 @@ export class SqsTwin {
   failVisibilityChanges = 0;
 
   constructor(private readonly authorizer?: Authorizer) {
-    this.mock.onAnyCommand().callsFake((input: unknown) =>
-      Promise.reject(new Error(`the SQS twin does not model this call (input ${JSON.stringify(input)})`)),
-    );
+    this.mock.onAnyCommand().callsFake((input: unknown) => Promise.reject(new Error(`the SQS twin does not model this call (input ${JSON.stringify(input)})`)));
     this.mock.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => {
       const queueArn = queueArnOf(input.QueueUrl ?? "");
       await this.authorize("sqs:SendMessage", queueArn);
@@ -53,7 +51,8 @@ export class SqsTwin {
       }
       // SQS API Reference, ChangeMessageVisibility: 0 to 43,200 seconds (12 hours).
       const timeout = input.VisibilityTimeout ?? -1;
-      if (!Number.isInteger(timeout) || timeout < 0 || timeout > 43_200) throw jsonError("InvalidParameterValue", 400, `VisibilityTimeout ${timeout} is out of range`);
+      if (!Number.isInteger(timeout) || timeout < 0 || timeout > 43_200)
+        throw jsonError("InvalidParameterValue", 400, `VisibilityTimeout ${timeout} is out of range`);
       this.visibility.push({ ...input, queueArn });
       return {};
     });
