@@ -1,11 +1,11 @@
 import { expect } from "chai";
-import { gzipSync, gunzipSync } from "zlib";
+import { gzipSync } from "zlib";
 import { isSourceReadError } from "../../handler/core/errors";
-import { ingestObject, IngestResult, QuarantineEntry } from "../../handler/core/ingest";
+import { ingestObject, IngestResult } from "../../handler/core/ingest";
 import { curatedKey, quarantineKey } from "../../handler/core/keys";
 import type { CuratedRow } from "../../handler/schema/facility";
 import { createFacilityValidator } from "../../handler/schema/validator";
-import { MemoryStore, sourceOf } from "../support/memory-store";
+import { ingestIntoMemory, MemoryStore, sourceOf } from "../support/memory-store";
 
 const validate = createFacilityValidator();
 
@@ -21,24 +21,8 @@ export const facility = (id: string, extra: Record<string, unknown> = {}) => ({
 });
 const line = (o: unknown) => JSON.stringify(o);
 
-async function ingest(key: string, content: Buffer | string, chunkSize?: number, maxRecordBytes = 2048) {
-  const store = new MemoryStore();
-  const result = await ingestObject(sourceOf(key, Buffer.from(content), { chunkSize }), { output: store, validate, maxRecordBytes });
-  const curated = store.objects.has(curatedKey(key, "v1"))
-    ? gunzipSync(store.objects.get(curatedKey(key, "v1"))!.body)
-        .toString()
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
-  const quarantine = store.objects.has(quarantineKey(key, "v1"))
-    ? store
-        .text(quarantineKey(key, "v1"))
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as QuarantineEntry)
-    : [];
-  return { result, curated, quarantine, store };
+function ingest(key: string, content: Buffer | string, chunkSize?: number, maxRecordBytes = 2048) {
+  return ingestIntoMemory(key, Buffer.from(content), { chunkSize, maxRecordBytes });
 }
 
 interface Case {

@@ -3,15 +3,13 @@ import fc from "fast-check";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { gunzipSync, gzipSync } from "zlib";
-import { ingestObject, QuarantineEntry } from "../../handler/core/ingest";
-import { curatedKey, quarantineKey } from "../../handler/core/keys";
+import { gzipSync } from "zlib";
 import { runOnce } from "../../handler/local/cli";
 import { localKey } from "../../handler/local/fs-store";
 import { addMonths } from "../../handler/reports/registry";
 import { Facility, STATE_CODES } from "../../handler/schema/facility";
-import { createFacilityValidator, MAX_DEPTH } from "../../handler/schema/validator";
-import { MemoryStore, sourceOf } from "../support/memory-store";
+import { MAX_DEPTH } from "../../handler/schema/validator";
+import { ingestIntoMemory } from "../support/memory-store";
 
 /**
  * Property-based tests: the hostile-input class rather than single examples. `FC_RUNS` scales the
@@ -24,7 +22,6 @@ const params = (numRuns: number): fc.Parameters<unknown> => ({
   ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}),
 });
 
-const validate = createFacilityValidator();
 const INGEST_FIELDS = ["ingest_source_key", "ingest_source_version", "ingest_time", "ingest_upload_time", "ingest_line", "ingest_index"];
 
 // ---- generators ---------------------------------------------------------------------------------
@@ -76,25 +73,8 @@ function serialize(records: unknown[], layout: Layout): { name: string; text: st
   }
 }
 
-async function ingest(key: string, bytes: Buffer, chunkSize: number) {
-  const store = new MemoryStore();
-  const result = await ingestObject(sourceOf(key, bytes, { chunkSize }), { output: store, validate, maxRecordBytes: 1024 * 1024 });
-  const curatedBody = store.objects.get(curatedKey(key, "v1"))?.body;
-  const curated = curatedBody
-    ? gunzipSync(curatedBody)
-        .toString()
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
-  const quarantine = store.objects.has(quarantineKey(key, "v1"))
-    ? store
-        .text(quarantineKey(key, "v1"))
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as QuarantineEntry)
-    : [];
-  return { result, curated, quarantine };
+function ingest(key: string, bytes: Buffer, chunkSize: number) {
+  return ingestIntoMemory(key, bytes, { chunkSize, maxRecordBytes: 1024 * 1024 });
 }
 
 const withoutIngestFields = (row: Record<string, unknown>) => {

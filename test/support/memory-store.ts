@@ -1,3 +1,7 @@
+import { gunzipSync } from "zlib";
+import { ingestObject, QuarantineEntry } from "../../handler/core/ingest";
+import { curatedKey, quarantineKey } from "../../handler/core/keys";
+import { createFacilityValidator } from "../../handler/schema/validator";
 import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore, StoredBody } from "../../handler/core/ports";
 
 /** An OutputStore in memory, for testing the core without any adapter. */
@@ -94,3 +98,22 @@ export function memorySource(files: Record<string, Buffer>): SourceStore {
     },
   };
 }
+
+/** Ingests bytes into a fresh MemoryStore and reads back its curated rows and quarantine entries. */
+export async function ingestIntoMemory(key: string, bytes: Buffer, options: { chunkSize?: number; maxRecordBytes: number }) {
+  const store = new MemoryStore();
+  const result = await ingestObject(sourceOf(key, bytes, { chunkSize: options.chunkSize }), {
+    output: store,
+    validate: memoryValidator,
+    maxRecordBytes: options.maxRecordBytes,
+  });
+  const curatedBody = store.objects.get(curatedKey(key, "v1"))?.body;
+  const lines = (text: string) => text.trim().split("\n");
+  const curated = curatedBody ? lines(gunzipSync(curatedBody).toString()).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+  const quarantine = store.objects.has(quarantineKey(key, "v1"))
+    ? lines(store.text(quarantineKey(key, "v1"))).map((l) => JSON.parse(l) as QuarantineEntry)
+    : [];
+  return { result, curated, quarantine, store };
+}
+
+const memoryValidator = createFacilityValidator();
