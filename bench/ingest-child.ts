@@ -12,6 +12,7 @@ import { createGzip } from "zlib";
 import { ingestObject } from "../handler/core/ingest";
 import { ListedObject, OutputStore } from "../handler/core/ports";
 import { createFacilityValidator } from "../handler/schema/validator";
+import { peakRssMb as peakRss } from "./peak-rss";
 
 function countingStore(): OutputStore & { bytes: Map<string, number> } {
   const bytes = new Map<string, number>();
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
     curatedBytes = [...store.bytes].filter(([k]) => k.startsWith("curated/")).reduce((s, [, v]) => s + v, 0);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  const peakRssMb = peakRss();
   const rssEndMb = process.memoryUsage().rss / (1024 * 1024);
   process.stdout.write(`${JSON.stringify({ seconds, bytes, peakRssMb, rssHalfMb, rssEndMb, curatedBytes, accepted })}\n`);
 }

@@ -9,6 +9,7 @@
 import { ListedObject, OutputStore, QueryEngine, QueryResult, Telemetry } from "../handler/core/ports";
 import { runReports } from "../handler/core/report-run";
 import { REPORTS } from "../handler/reports/registry";
+import { peakRssMb } from "./peak-rss";
 
 const report = REPORTS.find((r) => r.name === "facility-metrics")!;
 const row = (i: number): unknown[] => [`FAC${String(i).padStart(8, "0")}`, `Facility ${i} Medical Center`, BigInt(i % 5000), i % 6, "2027-03-14"];
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     rows = all.length;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`${JSON.stringify({ peakRssMb: process.resourceUsage().maxRSS / 1024, rows, seconds })}\n`);
+  process.stdout.write(`${JSON.stringify({ peakRssMb: peakRssMb(), rows, seconds })}\n`);
 }
 
 main().catch((e) => {
