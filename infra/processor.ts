@@ -268,7 +268,13 @@ export class Processor extends pulumi.ComponentResource {
         `${name}-refresh-invoke`,
         {
           role: schedulerRole.id,
-          policy: policyDocument([{ Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: this.function.arn }]),
+          policy: policyDocument([
+            { Sid: "InvokeProcessorOnly", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: this.function.arn },
+            // The schedule's payload is encrypted with the stack's key; Scheduler decrypts it with the
+            // execution role's permissions when it delivers (EventBridge Scheduler User Guide, "Encryption
+            // at rest"). Without this the invoke fails before the function runs, where no alarm sees it.
+            { Sid: "DecryptSchedulePayload", Effect: "Allow", Action: "kms:Decrypt", Resource: args.kmsKeyArn },
+          ]),
         },
         child,
       );

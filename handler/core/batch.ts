@@ -84,7 +84,19 @@ function uploadedAt(version: string, events: Change[]): string | undefined {
   return events.find((c) => c.kind === "created" && c.version === version && c.eventTime)?.eventTime;
 }
 
+/**
+ * An upload replaced while it was read is read again, at most twice more: in local mode no later event
+ * would ingest the new version, and in Lambda this saves waiting for that event. A deleted upload is not.
+ */
 async function applyChange(key: string, events: Change[], deps: BatchDeps, inTurn: Serial): Promise<FileOutcome> {
+  let outcome = await applyChangeOnce(key, events, deps, inTurn);
+  for (let again = 0; again < 2 && outcome.status === "superseded" && outcome.currentVersion !== undefined; again++) {
+    outcome = await applyChangeOnce(key, events, deps, inTurn);
+  }
+  return outcome;
+}
+
+async function applyChangeOnce(key: string, events: Change[], deps: BatchDeps, inTurn: Serial): Promise<FileOutcome> {
   if (!isAcceptedName(key)) {
     // The bucket notifies for every object so that nothing is ignored silently: a created object that is
     // not an upload is logged and counted (the ignored-uploads alarm watches this metric). A console

@@ -119,19 +119,21 @@ export async function* gzLines(gz: Buffer): AsyncGenerator<string> {
 const MERGE_CHUNK_ROWS = 100_000;
 
 /**
- * A digest of what the reports can see in a shard: every row without its `ingest_*` provenance. The
+ * A digest of what the reports can see in a shard (undefined when it holds no row): every row without its `ingest_*` provenance. The
  * state holds one row per facility, so provenance no longer decides anything the reports show; a row
  * re-ingested with a new upload time (a local file touched again) leaves the digest, and so the report
  * tokens and run names, as they were.
  */
-export async function reportedDigest(gz: Buffer): Promise<string> {
+export async function reportedDigest(gz: Buffer): Promise<string | undefined> {
   const hash = createHash("sha256");
+  let rows = 0;
   for await (const line of gzLines(gz)) {
     const row = JSON.parse(line) as Record<string, unknown>;
     for (const k of Object.keys(row)) if (k.startsWith("ingest_")) delete row[k];
     hash.update(`${JSON.stringify(row)}\n`);
+    rows++;
   }
-  return hash.digest("hex");
+  return rows === 0 ? undefined : hash.digest("hex");
 }
 
 /** Attempts at one shard before the batch is retried later: each lost attempt means another writer progressed. */
@@ -296,4 +298,24 @@ export async function revertRemovedVersions(output: OutputStore, sourceKey: stri
   const seen = new Set(before);
   for (const key of (await historyKeys()).filter((k) => !seen.has(k))) await mergeCuratedObject(output, key);
   return written;
+}
+
+/**
+ * Says that every curated object has been merged at least once. Athena skips files whose names start
+ * with `_`, and the local engine reads only `.ndjson.gz` files, so neither takes it for table data.
+ */
+export const HISTORY_MERGED_KEY = `${OUTPUT_LAYOUT.current}_history-merged.json`;
+
+/**
+ * Merges the whole curated history into the current state once: an output bucket (or local folder)
+ * whose uploads were curated before the current state existed would otherwise report only the uploads
+ * made since, however many of them have been merged already. Merging is idempotent, so two batches
+ * doing this at once converge; the marker is written only after every object was merged.
+ */
+export async function buildCurrentIfMissing(output: OutputStore, now: () => Date): Promise<number> {
+  if ((await output.list(HISTORY_MERGED_KEY)).some((o) => o.key === HISTORY_MERGED_KEY)) return 0;
+  const history = await output.list(OUTPUT_LAYOUT.curated);
+  for (const o of history) await mergeCuratedObject(output, o.key);
+  await output.put(HISTORY_MERGED_KEY, `${JSON.stringify({ merged_at: now().toISOString(), curated_objects: history.length })}\n`, "application/json");
+  return history.length;
 }

@@ -1,7 +1,7 @@
 import { bindParameters, parameterValues, ReportContext, ReportDefinition } from "../reports/registry";
 import { isRetryable, messageOf, permanentError, retryableError } from "./errors";
 import { curatedRowSchema } from "../schema/facility";
-import { reportedDigest } from "./current-state";
+import { buildCurrentIfMissing, reportedDigest } from "./current-state";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { Deadline, OutputStore, QueryEngine, QueryResult, Telemetry } from "./ports";
@@ -50,12 +50,16 @@ export async function runReports(
 ): Promise<ReportRunResult> {
   // Stamped before listing: a run stamped later started listing later, so it saw at least every object
   // committed before this one began, and `latest` never moves to a listing that could have missed more.
+  const rebuilt = await buildCurrentIfMissing(deps.output, deps.now);
+  if (rebuilt > 0) deps.telemetry.warn("built the current state from the curated history (it had none yet)", { curatedObjects: rebuilt });
   const listedAt = deps.now().toISOString();
   const [listed, shards] = await Promise.all([deps.output.list(OUTPUT_LAYOUT.curated), deps.output.list(OUTPUT_LAYOUT.current)]);
   const digests: string[] = [];
-  for (const o of shards) {
+  for (const o of shards.filter((s) => s.key.endsWith(".ndjson.gz"))) {
     const stored = await deps.output.read(o.key);
-    digests.push(`${o.key}\t${stored ? await reportedDigest(stored.body) : "gone"}`);
+    // A shard left empty by a removal holds nothing the reports see, as a shard that was never written.
+    const digest = stored ? await reportedDigest(stored.body) : undefined;
+    if (digest !== undefined) digests.push(`${o.key}\t${digest}`);
   }
   const fingerprint = tableFingerprint(digests);
 
@@ -104,7 +108,10 @@ interface RunInputs {
 
 async function runOne(report: ReportDefinition, inputs: RunInputs, deps: ReportRunDeps): Promise<ReportWritten> {
   const params = bindParameters(report, inputs.context);
-  const token = sha256(JSON.stringify({ report: report.name, sql: sha256(report.sql), params, inputs: inputs.fingerprint }));
+  // The as-of date is part of every token, even of reports that do not depend on it: Athena does not
+  // document how long it honours a ClientRequestToken, and an execution found again after its scratch
+  // results expired (`scratchExpirationDays`) could not be read. A new day costs one query per report.
+  const token = sha256(JSON.stringify({ report: report.name, sql: sha256(report.sql), params, asOf: inputs.context.asOf, inputs: inputs.fingerprint }));
   const started = Date.now();
   const result = await deps.engine.run({ name: report.name, sql: report.sql, params, token, deadline: deps.deadline });
   const base = `${OUTPUT_LAYOUT.reports}${report.name}`;

@@ -125,7 +125,7 @@ function removeTemporaryFiles(out: string): void {
 /** Everything a run writes at the top of the output folder, and what each folder may hold. */
 const OWNED_FOLDERS: Readonly<Record<string, (name: string, isDir: boolean) => boolean>> = {
   curated: (name, isDir) => !isDir && (name.endsWith(".ndjson.gz") || name.endsWith(".tmp")),
-  current: (name, isDir) => !isDir && (name.endsWith(".ndjson.gz") || name.endsWith(".tmp")),
+  current: (name, isDir) => !isDir && (name.endsWith(".ndjson.gz") || name === "_history-merged.json" || name.endsWith(".tmp")),
   quarantine: (name, isDir) => !isDir && (name.endsWith(".ndjson") || name.endsWith(".tmp")),
   reports: (name, isDir) => (isDir ? name === "runs" || REPORTS.some((r) => r.name === name) : name === "latest.html" || name.endsWith(".tmp")),
 };

@@ -172,7 +172,7 @@ describe("current state (latest record per facility)", () => {
     it("creates each shard with If-None-Match and never reads one that does not exist (no 403)", async () => {
       await h.invoke([h.upload("daily/day-1.ndjson", ndjson([facility("F1", "Alpha")]))]);
       const shard = shardKey(shardOf("F1"));
-      expect(h.s3.keys(OUTPUT, "current/")).to.deep.equal([shard]);
+      expect(h.s3.keys(OUTPUT, "current/shard-")).to.deep.equal([shard]);
       expect(h.twin.authorizer.denied()).to.deep.equal([]);
     });
 

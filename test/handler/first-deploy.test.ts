@@ -307,16 +307,34 @@ describe("the report token follows the table the reports read", () => {
   afterEach(() => h.restore());
 
   it("recomputes when an upload whose merge failed is retried, instead of finding the result computed without it", async () => {
+    // An earlier batch: the whole history has been merged once (a fresh stack's first report run does it).
+    await h.invoke([h.upload("incoming/seed.ndjson", facility("F400", "Earlier"))]);
     const ok = h.upload("incoming/a.ndjson", facility("F500", "Merged at once"));
     const late = h.upload("incoming/b.ndjson", facility("F600", "Merged on retry"));
     // b's curated object is written, then its merge into the current state fails once (reading it back).
     h.s3.failNext("GetObject", () => s3Error("ServiceUnavailable", 503), { key: "curated/b-" });
     const first = await h.invoke([ok, late]);
     expect(first.batchItemFailures).to.deep.equal([{ itemIdentifier: late.messageId }]);
-    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F500"]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F400", "F500"]);
     h.clock += retryDelaySeconds(1) * 1000;
     const retry = await h.invoke([sqsRecord(late.body, 2)]);
     expect(retry.batchItemFailures).to.deep.equal([]);
-    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F500", "F600"]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F400", "F500", "F600"]);
+  });
+});
+
+describe("an output bucket curated before the current state existed", () => {
+  let h: ProcessorHarness;
+  beforeEach(() => (h = new ProcessorHarness()));
+  afterEach(() => h.restore());
+
+  it("merges the whole history once, so reports keep the uploads made before the upgrade", async () => {
+    await h.invoke([h.upload("incoming/old-1.ndjson", facility("F701", "Before")), h.upload("incoming/old-2.ndjson", facility("F702", "Before"))]);
+    // The state an earlier release left: curated objects, no current state.
+    for (const k of h.s3.keys(OUTPUT, "current/")) h.s3.remove(OUTPUT, k);
+    await h.invoke([h.upload("incoming/new.ndjson", facility("F703", "After"))]);
+    expect(latest(h, "facility-metrics").results.map((r) => r.facility_id)).to.deep.equal(["F701", "F702", "F703"]);
+    expect(h.telemetry.logs.some((l) => l.message.startsWith("built the current state from the curated history"))).to.equal(true);
+    expect(h.twin.authorizer.denied()).to.deep.equal([]);
   });
 });

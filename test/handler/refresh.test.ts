@@ -20,9 +20,9 @@ describe("scheduled refresh of the reports", () => {
     const result = (await h.invokeEvent(refresh("2026-11-28T05:00:00Z"))) as RefreshResult;
     expect(result.asOf).to.equal("2026-11-28");
     expect(result.reports.every((r) => r.latestUpdated)).to.equal(true);
-    // The two date-dependent reports run again; facility-metrics has no as-of parameter and an
-    // unchanged table, so it presents its earlier token and Athena returns the earlier execution.
-    expect(h.athena.started).to.have.length(5);
+    // Every report runs again for the new day, facility-metrics too: the as-of date is in every token,
+    // so no token is reused past the scratch results' expiry.
+    expect(h.athena.started).to.have.length(6);
     for (const r of ["accreditation-by-state", "expiring-accreditations", "facility-metrics"]) expect(latest(h, r).as_of, r).to.equal("2026-11-28");
     expect(h.s3.text(OUTPUT, "reports/latest.html")).to.include("2026-11-28");
     expect(h.twin.authorizer.denied()).to.deep.equal([]);
@@ -37,7 +37,7 @@ describe("scheduled refresh of the reports", () => {
     // A retry after midnight still computes the scheduled day.
     h.now = new Date("2026-11-29T00:00:03Z");
     await h.invokeEvent(refresh("2026-11-28T05:00:00Z"));
-    expect(h.athena.started).to.have.length(5);
+    expect(h.athena.started).to.have.length(6);
     expect(h.s3.keys(OUTPUT, "reports/").filter((k) => k.includes("/runs/"))).to.deep.equal(runs);
   });
 

@@ -50,6 +50,7 @@ describe("scheduled report refresh and the bytes-scanned early warning (resource
         Action: "lambda:InvokeFunction",
         Resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(run.one("aws:lambda/function:Function").state.name)}`,
       },
+      { Sid: "DecryptSchedulePayload", Effect: "Allow", Action: "kms:Decrypt", Resource: String(run.one("aws:kms/key:Key").state.arn) },
     ]);
   });
 
