@@ -35,10 +35,10 @@ export interface ReportRunResult {
 }
 
 /**
- * Runs every report once over the current curated table and writes JSON and CSV for each.
+ * Runs every report once over the current-state table and writes JSON and CSV for each.
  *
- * The query token is derived from the report, its SQL, its parameters and the fingerprint of the
- * curated table (`tableFingerprint`). A retried invocation over unchanged data therefore presents the
+ * The query token is derived from the report, its SQL, its parameters, the as-of date and the
+ * fingerprint of the table the reports read (`tableFingerprint`). A retried invocation over unchanged data therefore presents the
  * same token, and Athena hands back the execution it already ran or is running instead of billing a
  * new one; output keys derive from the same token, so a retry overwrites instead of duplicating.
  */
