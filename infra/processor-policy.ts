@@ -110,7 +110,9 @@ export function processorPolicy(a: ProcessorScope): IdentityPolicy {
       // replaced with If-Match, so the processor never reads a report key that may not exist.
       Sid: "WriteReports",
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject"],
+      // AbortMultipartUpload: a streamed `latest` copy over one part that loses its conditional
+      // completion (409/412) is aborted by lib-storage, so its parts are not left behind.
+      Action: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
       Resource: out(OUTPUT_LAYOUT.reports),
     },
     {

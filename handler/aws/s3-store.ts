@@ -1,4 +1,12 @@
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, paginateListObjectsV2, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  paginateListObjectsV2,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { Readable } from "stream";
 import { BodySource, ListedObject, OutputStore, SourceObject, SourceStore } from "../core/ports";
@@ -50,6 +58,15 @@ export function s3SourceStore(client: S3Client, bucket: string): SourceStore {
 /** The output bucket: curated, quarantine and report objects. */
 export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
   const where = (key: string) => `s3://${bucket}/${key}`;
+  /** Whether a listing shows the key; undefined when the role may not list there either. */
+  const listedExactly = async (key: string): Promise<boolean | undefined> => {
+    try {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+      return (page.Contents ?? []).some((o) => o.Key === key);
+    } catch {
+      return undefined;
+    }
+  };
   return {
     async put(key, body, contentType) {
       try {
@@ -152,6 +169,10 @@ export function s3OutputStore(client: S3Client, bucket: string): OutputStore {
         return { body: Buffer.concat(chunks), tag: res.ETag };
       } catch (e) {
         if (isNotFound(e)) return undefined;
+        // The role lists the output bucket only under prefix conditions, so S3 answers a key deleted since
+        // it was named (a newer version's ingest removed it) with 403, not 404. Listing exactly that key,
+        // which the role may do wherever it reads, tells a deletion from a real denial.
+        if (httpStatus(e) === 403 && (await listedExactly(key)) === false) return undefined;
         throw classify(e, `reading ${where(key)}`);
       }
     },

@@ -78,6 +78,10 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "read curated history to fall back from a removed upload", ...processor("s3:GetObject", () => `${out}/curated/a-1.ndjson.gz`) },
     { why: "write a report", ...processor("s3:PutObject", () => `${out}/reports/facility-metrics/latest.json`) },
     { why: "check the latest report before replacing it", ...processor("s3:GetObject", () => `${out}/reports/facility-metrics/latest.json`) },
+    {
+      why: "abort a streamed latest copy that lost its conditional completion",
+      ...processor("s3:AbortMultipartUpload", () => `${out}/reports/facility-metrics/latest.json`),
+    },
     { why: "let Athena write its results", ...processor("s3:PutObject", () => `${out}/athena-results/q.csv`) },
     { why: "list the curated objects (fingerprint, Athena)", ...processor("s3:ListBucket", () => out, { "s3:prefix": "curated/" }) },
     { why: "list an upload's quarantine versions to drop superseded ones", ...processor("s3:ListBucket", () => out, { "s3:prefix": "quarantine/a-1." }) },
