@@ -6,7 +6,7 @@
  *   load       - only loads the modules
  * Prints one JSON line: peak RSS in MB, rows written, seconds.
  */
-import { ListedObject, OutputStore, QueryEngine, QueryResult, Telemetry } from "../handler/core/ports";
+import { ListedObject, OutputStore, QueryEngine, QueryResult, SILENT_TELEMETRY } from "../handler/core/ports";
 import { runReports } from "../handler/core/report-run";
 import { REPORTS } from "../handler/reports/registry";
 import { peakRssMb } from "./peak-rss";
@@ -55,11 +55,10 @@ async function main(): Promise<void> {
       name: "fake",
       run: async (): Promise<QueryResult> => ({ executionId: "fake-1", columns: report.columns.map((c) => c.name), rows: pages() }),
     };
-    const silent: Telemetry = { info() {}, warn() {}, error() {}, count() {}, milliseconds() {}, bytes() {} };
     const run = await runReports([report], { asOf: "2026-11-27", monthsAhead: 6 }, ["bench/upload.ndjson"], {
       output: discardingStore(),
       engine,
-      telemetry: silent,
+      telemetry: SILENT_TELEMETRY,
       deadline: { remainingMs: () => Infinity },
       now: () => new Date(),
     });

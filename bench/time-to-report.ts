@@ -12,7 +12,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { athenaEngine } from "../handler/aws/athena-engine";
 import { mergeCuratedObject } from "../handler/core/current-state";
 import { ingestObject } from "../handler/core/ingest";
-import { ListedObject, OutputStore, Telemetry } from "../handler/core/ports";
+import { ListedObject, OutputStore, SILENT_TELEMETRY } from "../handler/core/ports";
 import { runReports } from "../handler/core/report-run";
 import { REPORTS } from "../handler/reports/registry";
 import { createFacilityValidator } from "../handler/schema/validator";
@@ -121,8 +121,6 @@ class AthenaModel {
     return id;
   }
 }
-
-const silent: Telemetry = { info() {}, warn() {}, error() {}, count() {}, milliseconds() {}, bytes() {} };
 
 /** An output store whose every request takes one S3 round trip on the simulated clock; bytes are discarded. */
 function simStore(clock: SimClock, m: LatencyModel): OutputStore {
@@ -289,7 +287,7 @@ export async function simulateCurrent(s: Scenario, m: LatencyModel, costs: CoreC
       await runReports(REPORTS, { asOf: "2026-11-27", monthsAhead: 6 }, [`batch-${batchNo}`], {
         output,
         engine,
-        telemetry: silent,
+        telemetry: SILENT_TELEMETRY,
         deadline: { remainingMs: () => 900_000 - (clock.now - invoked) },
         now: () => new Date(Date.UTC(2026, 10, 27) + clock.now),
       });

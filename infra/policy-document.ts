@@ -16,6 +16,17 @@ export function policyDocument(statements: Statement[]): pulumi.Output<string> {
   return pulumi.jsonStringify({ Version: "2012-10-17", Statement: statements });
 }
 
+/** A trust statement: `service` may assume the role, on behalf of this account only (confused deputy). */
+export function assumedByService(sid: string, service: string, accountId: pulumi.Input<string>): Statement {
+  return {
+    Sid: sid,
+    Effect: "Allow",
+    Principal: { Service: service },
+    Action: "sts:AssumeRole",
+    Condition: { StringEquals: { "aws:SourceAccount": accountId } },
+  };
+}
+
 /** Denies any request that does not use TLS (AWS FSBP S3.5 / SQS, SNS equivalents). */
 export function denyInsecureTransport(resources: pulumi.Input<string>[], action: string): Statement {
   return {

@@ -5,7 +5,7 @@ import { ProcessorEvent, processorFactory, REFRESH_EVENT, RefreshResult } from "
 import { ProcessorSettings, settingsEnv } from "../handler/aws/settings";
 import { TELEMETRY_NAMES } from "../handler/aws/telemetry-names";
 import { LambdaRuntime } from "./config";
-import { denyInsecureTransport, policyDocument } from "./policy-document";
+import { assumedByService, denyInsecureTransport, policyDocument } from "./policy-document";
 import { processorPolicy } from "./processor-policy";
 
 export interface ProcessorArgs {
@@ -133,15 +133,7 @@ export class Processor extends pulumi.ComponentResource {
       `${name}-role`,
       {
         description: "Facility pipeline processor: least privilege, scoped to this stack's resources",
-        assumeRolePolicy: policyDocument([
-          {
-            Sid: "LambdaAssumesRole",
-            Effect: "Allow",
-            Principal: { Service: "lambda.amazonaws.com" },
-            Action: "sts:AssumeRole",
-            Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
-          },
-        ]),
+        assumeRolePolicy: policyDocument([assumedByService("LambdaAssumesRole", "lambda.amazonaws.com", identity.accountId)]),
       },
       child,
     );
@@ -252,15 +244,7 @@ export class Processor extends pulumi.ComponentResource {
         `${name}-refresh-role`,
         {
           description: "Facility pipeline: lets EventBridge Scheduler invoke the processor for the report refresh, nothing else",
-          assumeRolePolicy: policyDocument([
-            {
-              Sid: "SchedulerAssumesRole",
-              Effect: "Allow",
-              Principal: { Service: "scheduler.amazonaws.com" },
-              Action: "sts:AssumeRole",
-              Condition: { StringEquals: { "aws:SourceAccount": identity.accountId } },
-            },
-          ]),
+          assumeRolePolicy: policyDocument([assumedByService("SchedulerAssumesRole", "scheduler.amazonaws.com", identity.accountId)]),
         },
         child,
       );

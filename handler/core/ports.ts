@@ -117,3 +117,13 @@ export interface Telemetry {
 }
 
 export const NO_DEADLINE: Deadline = { remainingMs: () => Number.POSITIVE_INFINITY };
+
+/** Telemetry that records nothing: where the caller reports by other means (the local CLI, benchmarks). */
+export const SILENT_TELEMETRY: Telemetry = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  count: () => undefined,
+  milliseconds: () => undefined,
+  bytes: () => undefined,
+};

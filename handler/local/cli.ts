@@ -9,7 +9,7 @@ import { Change } from "../core/events";
 import { QuarantineEntry } from "../core/ingest";
 import { isAcceptedName } from "../core/keys";
 import { OUTPUT_LAYOUT } from "../core/layout";
-import { NO_DEADLINE, Telemetry } from "../core/ports";
+import { NO_DEADLINE, SILENT_TELEMETRY } from "../core/ports";
 import { addMonths, REPORTS } from "../reports/registry";
 import { isCalendarDate, createFacilityValidator } from "../schema/validator";
 import { duckDbEngine } from "./duckdb-engine";
@@ -230,15 +230,6 @@ async function firstLine(file: string): Promise<string | undefined> {
   }
 }
 
-const silent: Telemetry = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  count: () => undefined,
-  milliseconds: () => undefined,
-  bytes: () => undefined,
-};
-
 export interface RunSummary {
   exitCode: number;
   result: BatchResult;
@@ -276,7 +267,7 @@ export async function runOnce(options: CliOptions, changes: Change[], output: Ou
       // The first query marks the end of ingest: say so, or the report step is seconds of silence.
       engine: { ...engine, run: (request) => (progress.reports(), engine.run(request)) },
       validate: createFacilityValidator(),
-      telemetry: silent,
+      telemetry: SILENT_TELEMETRY,
       deadline: NO_DEADLINE,
       reports: REPORTS,
       context: { asOf, monthsAhead: options.months },

@@ -2,7 +2,7 @@ import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, StartQu
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
 import { athenaEngine } from "../../handler/aws/athena-engine";
-import { NO_DEADLINE, QueryEngine } from "../../handler/core/ports";
+import { NO_DEADLINE, QueryEngine, SILENT_TELEMETRY } from "../../handler/core/ports";
 import { runReports } from "../../handler/core/report-run";
 import { CSV_BOM, PREVIEW_ROWS, ReportDocument } from "../../handler/core/results";
 import { reportNamed } from "../../handler/reports/registry";
@@ -10,14 +10,6 @@ import { MemoryStore } from "../support/memory-store";
 
 const metrics = reportNamed("facility-metrics");
 const raw = (i: number) => [`F${String(i).padStart(5, "0")}`, `Facility ${i}`, String(i), "2", i % 2 ? null : "2027-01-01"];
-const silent = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  count: () => undefined,
-  milliseconds: () => undefined,
-  bytes: () => undefined,
-};
 
 /** A store that counts the bytes each streamed object has received so far. */
 class CountingStore extends MemoryStore {
@@ -56,7 +48,7 @@ describe("report run: results of any size", () => {
     const run = await runReports([metrics], { asOf: "2026-11-27", monthsAhead: 6 }, ["a.ndjson"], {
       output: store,
       engine,
-      telemetry: silent,
+      telemetry: SILENT_TELEMETRY,
       deadline: NO_DEADLINE,
       now: () => new Date("2026-11-27T09:00:00Z"),
     });
@@ -92,7 +84,7 @@ describe("report run: results of any size", () => {
     const run = await runReports([metrics], { asOf: "2026-11-27", monthsAhead: 6 }, [], {
       output: store,
       engine,
-      telemetry: silent,
+      telemetry: SILENT_TELEMETRY,
       deadline: NO_DEADLINE,
       now: () => new Date("2026-11-27T09:00:00Z"),
     });
