@@ -1,6 +1,6 @@
 import { ReportContext, ReportDefinition } from "../reports/registry";
 import { FacilityValidator } from "../schema/validator";
-import { CurrentChanges, reconcileCurrent } from "./current-state";
+import { CurrentChanges, markNewOutput, reconcileCurrent } from "./current-state";
 import { messageOf } from "./errors";
 import { Change } from "./events";
 import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
@@ -46,6 +46,9 @@ export interface BatchResult {
  */
 export async function processChanges(changes: Change[], deps: BatchDeps): Promise<BatchResult> {
   const keys = [...new Set(changes.map((c) => c.key))];
+  // Best effort: unmarked, the first report run merges the history once more, which is correct, only slower.
+  if (keys.some(isAcceptedName))
+    await markNewOutput(deps.output, deps.now).catch((error: unknown) => deps.telemetry.warn("could not mark a new output", { error: messageOf(error) }));
   let files = await mapLimit(keys, deps.concurrency ?? 4, (key) =>
     applyChange(
       key,

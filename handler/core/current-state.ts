@@ -43,6 +43,8 @@ export interface CurrentEntry {
   line: string;
 }
 
+/** Where the ingest fields begin in a curated row (curatedLineWriter writes them last, in this order). */
+const INGEST_FIELDS_START = ',"ingest_source_key":';
 const FACILITY_ID = /"facility_id":("(?:[^"\\]|\\.)*")/;
 
 export function entryOf(line: string): CurrentEntry {
@@ -50,7 +52,7 @@ export function entryOf(line: string): CurrentEntry {
   // top-level "facility_id" is the only place that name can occur as a key: no other schema object has
   // it, and inside a JSON string its quotes would be escaped. Parsing just those parts keeps the merge
   // about as cheap as the ingest it follows; anything else is parsed whole.
-  const at = line.lastIndexOf(',"ingest_source_key":');
+  const at = line.lastIndexOf(INGEST_FIELDS_START);
   const id = FACILITY_ID.exec(line);
   const row = (at >= 0 && id ? { ...JSON.parse(`{${line.slice(at + 1)}`), facility_id: JSON.parse(id[1]) } : JSON.parse(line)) as Record<string, unknown>;
   const text = (name: string) => {
@@ -162,12 +164,20 @@ export async function reportedDigest(gz: Buffer): Promise<string | undefined> {
   const hash = createHash("sha256");
   let rows = 0;
   for await (const line of gzLines(gz)) {
-    const row = JSON.parse(line) as Record<string, unknown>;
-    for (const k of Object.keys(row)) if (k.startsWith("ingest_")) delete row[k];
-    hash.update(`${JSON.stringify(row)}\n`);
+    // Ingest ends every curated row with its ingest fields (see entryOf): the text before them is what
+    // the reports see. A row without that ending is reduced by parsing it.
+    const at = line.lastIndexOf(INGEST_FIELDS_START);
+    hash.update(at >= 0 ? line.slice(0, at) : withoutIngestFields(line));
+    hash.update("}\n");
     rows++;
   }
   return rows === 0 ? undefined : hash.digest("hex");
+}
+
+function withoutIngestFields(line: string): string {
+  const row = JSON.parse(line) as Record<string, unknown>;
+  for (const k of Object.keys(row)) if (k.startsWith("ingest_")) delete row[k];
+  return JSON.stringify(row).slice(0, -1);
 }
 
 /** What one pass over a shard does to it. */
@@ -502,6 +512,10 @@ export const revertRemovedVersions = async (output: OutputStore, sourceKey: stri
  */
 export const HISTORY_MERGED_KEY = `${OUTPUT_LAYOUT.current}_history-merged.json`;
 
+const historyMerged = async (output: OutputStore) => (await output.list(HISTORY_MERGED_KEY)).some((o) => o.key === HISTORY_MERGED_KEY);
+const markHistoryMerged = (output: OutputStore, now: () => Date, curatedObjects: number) =>
+  output.put(HISTORY_MERGED_KEY, `${JSON.stringify({ merged_at: now().toISOString(), curated_objects: curatedObjects })}\n`, "application/json");
+
 /**
  * Merges the whole curated history into the current state once: an output bucket (or local folder)
  * whose uploads were curated before the current state existed would otherwise report only the uploads
@@ -509,12 +523,22 @@ export const HISTORY_MERGED_KEY = `${OUTPUT_LAYOUT.current}_history-merged.json`
  * doing this at once converge; the marker is written only after every object was merged.
  */
 export async function buildCurrentIfMissing(output: OutputStore, now: () => Date): Promise<number> {
-  if ((await output.list(HISTORY_MERGED_KEY)).some((o) => o.key === HISTORY_MERGED_KEY)) return 0;
+  if (await historyMerged(output)) return 0;
   const history = await output.list(OUTPUT_LAYOUT.curated);
   await mergeCurated(
     output,
     history.map((o) => o.key),
   );
-  await output.put(HISTORY_MERGED_KEY, `${JSON.stringify({ merged_at: now().toISOString(), curated_objects: history.length })}\n`, "application/json");
+  await markHistoryMerged(output, now, history.length);
   return history.length;
+}
+
+/**
+ * An output with no curated object yet (a new stack or folder) has no history to merge: marked so
+ * before its first upload is curated, every curated object is merged by the batch that writes it (or
+ * that batch's retry), and the first report run does not merge the same rows a second time.
+ */
+export async function markNewOutput(output: OutputStore, now: () => Date): Promise<void> {
+  if (await historyMerged(output)) return;
+  if ((await output.list(OUTPUT_LAYOUT.curated)).length === 0) await markHistoryMerged(output, now, 0);
 }

@@ -267,6 +267,14 @@ describe("current state (latest record per facility)", () => {
       expect(metrics().filter((m) => m.endsWith("part 9"))).to.have.length(20);
     });
 
+    it("on a new output, merges the first upload once: the output is marked before anything is curated, so no history is rebuilt", async () => {
+      const res = await h.invoke([h.upload("daily/day-1.ndjson", ndjson([facility("F1", "Alpha")]))]);
+      expect(res.batchItemFailures).to.deep.equal([]);
+      expect(h.s3.calls.filter((c) => c.startsWith("GetObject curated/"))).to.have.length(1);
+      expect(h.s3.keys(OUTPUT, "current/_history-merged.json")).to.have.length(1);
+      expect(metrics()).to.deep.equal(["F1=Alpha"]);
+    });
+
     it("a batch that deletes one upload and brings another reverts and merges in the same run", async () => {
       await h.invoke([h.upload("daily/day-1.ndjson", ndjson([facility("F1", "Alpha v1"), facility("F2", "Beta v1")]))]);
       await h.invoke([h.upload("daily/day-2.ndjson", ndjson([facility("F1", "Alpha v2"), facility("F2", "Beta v2")]))]);

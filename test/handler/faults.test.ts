@@ -50,9 +50,16 @@ const faults: Fault[] = [
     billed: 3,
   },
   {
-    name: "S3 500 listing the curated objects",
-    inject: (h) => h.s3.failNext("ListObjectsV2", () => s3Error("InternalError", 500)),
+    name: "S3 500 listing the upload's curated objects",
+    inject: (h) => h.s3.failNext("ListObjectsV2", () => s3Error("InternalError", 500), { key: "curated/facilities" }),
     expected: "retried",
+    billed: 3,
+  },
+  {
+    // Marking a new output is best effort: without the mark, the first report run merges the history again.
+    name: "S3 500 on the first listing of a batch (is the output new?)",
+    inject: (h) => h.s3.failNext("ListObjectsV2", () => s3Error("InternalError", 500)),
+    expected: "completed",
     billed: 3,
   },
   {
