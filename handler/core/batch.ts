@@ -1,10 +1,11 @@
 import { ReportContext, ReportDefinition } from "../reports/registry";
 import { FacilityValidator } from "../schema/validator";
-import { mergeCuratedObject, revertRemovedVersions } from "./current-state";
+import { CurrentChanges, reconcileCurrent } from "./current-state";
 import { messageOf } from "./errors";
 import { Change } from "./events";
 import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
 import { curatedKey, isAcceptedName, quarantineKey } from "./keys";
+import { mapLimit } from "./map-limit";
 import { Deadline, OutputStore, QueryEngine, SourceStore, Telemetry } from "./ports";
 import { ReportRunResult, runReports } from "./report-run";
 import { SummaryPageWritten, writeSummaryPage } from "./summary-page";
@@ -45,24 +46,38 @@ export interface BatchResult {
  */
 export async function processChanges(changes: Change[], deps: BatchDeps): Promise<BatchResult> {
   const keys = [...new Set(changes.map((c) => c.key))];
-  // Uploads of one batch ingest in parallel but take turns at the current state: they would otherwise
-  // only make each other's compare-and-swap fail and re-read the same shards.
-  const inTurn = serial();
-  const files = await mapLimit(keys, deps.concurrency ?? 4, (key) =>
+  let files = await mapLimit(keys, deps.concurrency ?? 4, (key) =>
     applyChange(
       key,
       changes.filter((c) => c.key === key),
       deps,
-      inTurn,
     ),
   );
-  const changed = files.filter((f) => f.status === "ingested" || f.status === "removed" || f.status === "superseded");
+  const changed = files.filter(changesHistory);
   if (changed.length === 0) return { files };
+  try {
+    // The current state follows the whole batch's changes in one pass over its shards, before the reports run.
+    const { unreadable } = await reconcileCurrent(deps.output, currentChanges(changed));
+    // An upload whose curated rows could not be read back is retried alone; the others are reported.
+    files = files.map((f): FileOutcome => {
+      const error = f.status === "ingested" && f.result.curatedKey !== undefined ? unreadable.get(f.result.curatedKey) : undefined;
+      if (error === undefined) return f;
+      deps.telemetry.error("upload failed", { sourceKey: f.key, error: messageOf(error) });
+      return { key: f.key, status: "failed", error };
+    });
+  } catch (error) {
+    // The shards are shared by the whole batch: every change is retried, and a retry merges its curated objects again.
+    deps.telemetry.error("current state update failed", { error: messageOf(error) });
+    files = files.map((f): FileOutcome => (changesHistory(f) ? { key: f.key, status: "failed", error } : f));
+    return { files };
+  }
+  const reported = files.filter(changesHistory);
+  if (reported.length === 0) return { files };
   try {
     const run = await runReports(
       deps.reports,
       deps.context,
-      changed.map((f) => f.key),
+      reported.map((f) => f.key),
       deps,
     );
     // A separate step after the reports: one page over all of them and this batch's uploads.
@@ -72,6 +87,27 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
     deps.telemetry.error("report run failed", { error: messageOf(error) });
     return { files, reports: { ok: false, error } };
   }
+}
+
+type HistoryChange = Extract<FileOutcome, { status: "ingested" | "removed" | "superseded" }>;
+
+const changesHistory = (f: FileOutcome): f is HistoryChange => f.status === "ingested" || f.status === "removed" || f.status === "superseded";
+
+/**
+ * What the current state must follow: an ingested version's rows join it, and rows of every other
+ * version of the upload leave it. That is checked even when nothing was just removed here: an earlier
+ * attempt may have removed the objects and failed before the shards followed.
+ */
+function currentChanges(changed: HistoryChange[]): CurrentChanges {
+  const merge: string[] = [];
+  const retire = new Map<string, string | undefined>();
+  for (const f of changed) {
+    if (f.status === "ingested") {
+      if (f.result.curatedKey) merge.push(f.result.curatedKey);
+      retire.set(f.key, f.result.sourceVersion);
+    } else retire.set(f.key, f.status === "superseded" ? f.currentVersion : undefined);
+  }
+  return { merge, retire };
 }
 
 export const IGNORED_NAME_REASON = "not a .json, .jsonl or .ndjson upload (optionally .gz; any letter case)";
@@ -88,15 +124,15 @@ function uploadedAt(version: string, events: Change[]): string | undefined {
  * An upload replaced while it was read is read again, at most twice more: in local mode no later event
  * would ingest the new version, and in Lambda this saves waiting for that event. A deleted upload is not.
  */
-async function applyChange(key: string, events: Change[], deps: BatchDeps, inTurn: Serial): Promise<FileOutcome> {
-  let outcome = await applyChangeOnce(key, events, deps, inTurn);
+async function applyChange(key: string, events: Change[], deps: BatchDeps): Promise<FileOutcome> {
+  let outcome = await applyChangeOnce(key, events, deps);
   for (let again = 0; again < 2 && outcome.status === "superseded" && outcome.currentVersion !== undefined; again++) {
-    outcome = await applyChangeOnce(key, events, deps, inTurn);
+    outcome = await applyChangeOnce(key, events, deps);
   }
   return outcome;
 }
 
-async function applyChangeOnce(key: string, events: Change[], deps: BatchDeps, inTurn: Serial): Promise<FileOutcome> {
+async function applyChangeOnce(key: string, events: Change[], deps: BatchDeps): Promise<FileOutcome> {
   if (!isAcceptedName(key)) {
     // The bucket notifies for every object so that nothing is ignored silently: a created object that is
     // not an upload is logged and counted (the ignored-uploads alarm watches this metric). A console
@@ -116,9 +152,8 @@ async function applyChangeOnce(key: string, events: Change[], deps: BatchDeps, i
     const eventTime = opened && uploadedAt(opened.version, events);
     const object = opened && eventTime ? { ...opened, uploadedAt: eventTime } : opened;
     if (!object) {
+      // Its facilities fall back to their previous latest record when the batch reconciles the current state.
       await forgetOtherVersions(key, undefined, deps.output);
-      // Its facilities fall back to their previous latest record, before the reports run.
-      await inTurn(() => revertRemovedVersions(deps.output, key, undefined));
       deps.telemetry.info("upload removed", { sourceKey: key });
       return { key, status: "removed" };
     }
@@ -138,14 +173,6 @@ async function applyChangeOnce(key: string, events: Change[], deps: BatchDeps, i
     const keep =
       currentVersion === undefined ? undefined : currentVersion === object.version ? { version: currentVersion, keys: written } : { version: currentVersion };
     await forgetOtherVersions(key, keep, deps.output);
-    await inTurn(async () => {
-      // The current state follows the curated history before the reports run: this version's rows are
-      // merged if it is still the upload's version, and rows of the upload's other versions fall back.
-      // The fallback is checked even when nothing was just removed here: an earlier attempt may have
-      // removed the objects and failed before the shards followed.
-      if (currentVersion === object.version && result.curatedKey) await mergeCuratedObject(deps.output, result.curatedKey);
-      await revertRemovedVersions(deps.output, key, currentVersion);
-    });
     if (currentVersion !== object.version) {
       deps.telemetry.warn("upload changed while it was read; its rows were dropped for the current state", {
         sourceKey: key,
@@ -173,29 +200,4 @@ async function applyChangeOnce(key: string, events: Change[], deps: BatchDeps, i
     deps.telemetry.error("upload failed", { sourceKey: key, error: messageOf(error) });
     return { key, status: "failed", error };
   }
-}
-
-type Serial = <T>(step: () => Promise<T>) => Promise<T>;
-
-/** Runs the steps given to it one at a time, in the order given. */
-function serial(): Serial {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (step) => {
-    const run = tail.then(step);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

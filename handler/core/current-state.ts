@@ -1,10 +1,13 @@
 import { createHash } from "crypto";
+import { once } from "events";
 import { Readable } from "stream";
+import { finished } from "stream/promises";
 import { StringDecoder } from "string_decoder";
-import { createGunzip, gunzipSync, gzipSync } from "zlib";
+import { createGunzip, createGzip } from "zlib";
 import { retryableError } from "./errors";
 import { derivedPrefix, sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
+import { mapLimit } from "./map-limit";
 import { OutputStore } from "./ports";
 
 /**
@@ -40,13 +43,15 @@ export interface CurrentEntry {
   line: string;
 }
 
+const FACILITY_ID = /"facility_id":("(?:[^"\\]|\\.)*")/;
+
 export function entryOf(line: string): CurrentEntry {
   // Ingest ends every curated row with the ingest fields, in this order (curatedLineWriter), and a
   // top-level "facility_id" is the only place that name can occur as a key: no other schema object has
   // it, and inside a JSON string its quotes would be escaped. Parsing just those parts keeps the merge
   // about as cheap as the ingest it follows; anything else is parsed whole.
   const at = line.lastIndexOf(',"ingest_source_key":');
-  const id = /"facility_id":("(?:[^"\\]|\\.)*")/.exec(line);
+  const id = FACILITY_ID.exec(line);
   const row = (at >= 0 && id ? { ...JSON.parse(`{${line.slice(at + 1)}`), facility_id: JSON.parse(id[1]) } : JSON.parse(line)) as Record<string, unknown>;
   const text = (name: string) => {
     const v = row[name];
@@ -91,14 +96,6 @@ export function compareRecency(a: CurrentEntry, b: CurrentEntry): number {
 export const shardOf = (facilityId: string) => parseInt(sha256(facilityId).slice(0, 8), 16) % CURRENT_SHARDS;
 export const shardKey = (shard: number) => `${OUTPUT_LAYOUT.current}shard-${String(shard).padStart(2, "0")}.ndjson.gz`;
 
-/** Lines of a gzip NDJSON object small enough to hold as one string (a shard). */
-export function linesOf(gz: Buffer): string[] {
-  return gunzipSync(gz)
-    .toString("utf8")
-    .split("\n")
-    .filter((l) => l.length > 0);
-}
-
 /**
  * Lines of a gzip NDJSON object of any size, decompressed as a stream: one upload's curated rows can
  * hold more text than a JavaScript string can (about 512 MiB), and need not all be in memory at once.
@@ -115,8 +112,44 @@ export async function* gzLines(gz: Buffer): AsyncGenerator<string> {
   if (last.length > 0) yield last;
 }
 
-/** Rows merged into the shards at a time: bounds memory for an upload of any size. */
-const MERGE_CHUNK_ROWS = 100_000;
+/** The facility id of a curated row, parsed alone: joining a shard's rows by id needs nothing else. */
+function idOf(line: string): string {
+  const id = FACILITY_ID.exec(line);
+  return id ? (JSON.parse(id[1]) as string) : entryOf(line).id;
+}
+
+/**
+ * A gzip NDJSON body written line by line. Text goes to zlib in pieces whose boundaries depend only on
+ * the text, so the same rows always give the same bytes.
+ */
+class GzipLines {
+  private readonly gzip = createGzip({ level: 6 });
+  private readonly out: Buffer[] = [];
+  private pending: string[] = [];
+  private pendingLength = 0;
+  constructor() {
+    this.gzip.on("data", (c: Buffer) => this.out.push(c));
+  }
+  async add(line: string): Promise<void> {
+    this.pending.push(line, "\n");
+    this.pendingLength += line.length + 1;
+    if (this.pendingLength >= GZIP_PIECE) await this.flush();
+  }
+  async end(): Promise<Buffer> {
+    await this.flush();
+    this.gzip.end();
+    await finished(this.gzip);
+    return Buffer.concat(this.out);
+  }
+  private async flush(): Promise<void> {
+    if (this.pendingLength === 0) return;
+    const text = this.pending.join("");
+    this.pending = [];
+    this.pendingLength = 0;
+    if (!this.gzip.write(text)) await once(this.gzip, "drain");
+  }
+}
+const GZIP_PIECE = 1 << 18;
 
 /**
  * A digest of what the reports can see in a shard (undefined when it holds no row): every row without its `ingest_*` provenance. The
@@ -136,169 +169,282 @@ export async function reportedDigest(gz: Buffer): Promise<string | undefined> {
   return rows === 0 ? undefined : hash.digest("hex");
 }
 
-/** Attempts at one shard before the batch is retried later: each lost attempt means another writer progressed. */
-const MAX_ATTEMPTS = 12;
+/** What one pass over a shard does to it. */
+interface ShardEdit {
+  /** Rows to merge in, at most one per facility, sorted by id: each replaces the held row it is later than. */
+  incoming: CurrentEntry[];
+  /** Asked about every held row that stays; undefined keeps it, null drops it, an entry replaces it (same id). */
+  held?: (e: CurrentEntry) => CurrentEntry | null | undefined;
+}
+
+/** A shard's rows are not in id order (written by something else): merged after sorting them. */
+class UnsortedShard extends Error {}
 
 /**
- * Rewrites shards with compare-and-swap. `update` changes the shard's entries in place and says whether
- * it changed anything; it runs again on fresh contents after a lost race, so it must decide from what
- * it is given, not from what it saw before.
+ * One shard rewritten as a stream: its rows (sorted by id, as every writer here leaves them) are joined
+ * with the sorted incoming rows, so memory holds the incoming rows and the compressed output, never the
+ * shard's parsed rows. Undefined when nothing changed.
  */
-async function updateShards(output: OutputStore, shards: number[], update: (shard: number, entries: Map<string, CurrentEntry>) => boolean): Promise<number> {
+async function rewriteShard(stored: Buffer | undefined, edit: ShardEdit): Promise<Buffer | undefined> {
+  const rows = stored ? gzLines(stored) : ([] as string[]);
+  try {
+    return await joinSorted(rows, edit);
+  } catch (error) {
+    if (!(error instanceof UnsortedShard) || !stored) throw error;
+    const byId = new Map<string, CurrentEntry>();
+    for await (const line of gzLines(stored)) {
+      const e = entryOf(line);
+      const prev = byId.get(e.id);
+      if (!prev || compareRecency(e, prev) > 0) byId.set(e.id, e);
+    }
+    const sorted = [...byId.values()].sort((a, b) => compareText(a.id, b.id)).map((e) => e.line);
+    // Rewritten in order even when the edit changes nothing: the next pass can stream it again.
+    return (await joinSorted(sorted, edit)) ?? (await joinSorted(sorted, edit, true));
+  }
+}
+
+async function joinSorted(rows: AsyncIterable<string> | Iterable<string>, edit: ShardEdit, force = false): Promise<Buffer | undefined> {
+  const out = new GzipLines();
+  const { incoming, held } = edit;
+  let changed = force;
+  let next = 0;
+  let previous: string | undefined;
+  const keep = async (line: string, entry?: CurrentEntry) => {
+    const e = held ? (entry ?? entryOf(line)) : undefined;
+    const replacement = e && held ? held(e) : undefined;
+    if (replacement === undefined) return out.add(line);
+    changed = true;
+    if (replacement !== null) await out.add(replacement.line);
+  };
+  for await (const line of rows) {
+    const id = idOf(line);
+    if (previous !== undefined && compareText(id, previous) <= 0) throw new UnsortedShard();
+    previous = id;
+    while (next < incoming.length && compareText(incoming[next].id, id) < 0) {
+      await out.add(incoming[next++].line);
+      changed = true;
+    }
+    if (next < incoming.length && incoming[next].id === id) {
+      const arriving = incoming[next++];
+      const current = entryOf(line);
+      if (compareRecency(arriving, current) > 0) {
+        await out.add(arriving.line);
+        changed = true;
+        continue;
+      }
+      await keep(line, current);
+      continue;
+    }
+    await keep(line);
+  }
+  for (; next < incoming.length; next++) {
+    await out.add(incoming[next].line);
+    changed = true;
+  }
+  const body = await out.end();
+  return changed ? body : undefined;
+}
+
+/** Attempts at one shard before the batch is retried later: each lost attempt means another writer progressed. */
+const MAX_ATTEMPTS = 12;
+/** Shards rewritten at once: S3 round trips overlap, and memory holds this many shards' outputs. */
+const SHARDS_AT_ONCE = 4;
+
+/**
+ * Rewrites shards with compare-and-swap. `editFor` is asked again after a lost race, and its edit
+ * applied to the fresh contents, so it must not depend on what an earlier attempt saw.
+ */
+async function updateShards(output: OutputStore, shards: number[], editFor: (shard: number) => ShardEdit): Promise<number> {
   // A listing (the role may list current/) says which shards exist: reading one that does not would
   // answer 403, not 404, to a role without an unconditional s3:ListBucket on the bucket.
   const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
-  let written = 0;
-  for (const shard of shards) {
+  const written = await mapLimit(shards, SHARDS_AT_ONCE, async (shard): Promise<number> => {
     const key = shardKey(shard);
     let known = existing.has(key);
     for (let attempt = 0; ; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw retryableError(`merging into ${key}: ${MAX_ATTEMPTS} concurrent writers in a row`);
       if (attempt > 0 && !known) known = (await output.list(key)).some((o) => o.key === key);
       const stored = known ? await output.read(key) : undefined;
-      const entries = new Map<string, CurrentEntry>();
-      for (const line of stored ? linesOf(stored.body) : []) {
-        const e = entryOf(line);
-        entries.set(e.id, e);
-      }
-      if (!update(shard, entries)) break;
-      const ok = await output.putIfUnchanged(key, serializeShard(entries), "application/x-ndjson", stored ? stored.tag : null);
-      if (ok) {
-        written++;
-        break;
-      }
+      const body = await rewriteShard(stored?.body, editFor(shard));
+      if (!body) return 0;
+      if (await output.putIfUnchanged(key, body, "application/x-ndjson", stored ? stored.tag : null)) return 1;
       // Lost: another writer created or replaced the shard since it was read. Look again.
       known = stored !== undefined;
       await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1)));
     }
-  }
-  return written;
+  });
+  return written.reduce((a, b) => a + b, 0);
 }
 
-/** Sorted by facility id and compressed at a fixed level: the same state always gives the same bytes. */
-export function serializeShard(entries: Map<string, CurrentEntry>): Buffer {
-  const lines = [...entries.values()].sort((a, b) => compareText(a.id, b.id)).map((e) => `${e.line}\n`);
-  return gzipSync(lines.join(""), { level: 6 });
-}
-
-function byShard(entries: Iterable<CurrentEntry>): Map<number, Map<string, CurrentEntry>> {
-  const out = new Map<number, Map<string, CurrentEntry>>();
-  for (const e of entries) {
+/** Incoming rows by shard, the later row per facility, ready to join: sorted by id. */
+class Incoming {
+  private readonly shards = new Map<number, Map<string, CurrentEntry>>();
+  rows = 0;
+  bytes = 0;
+  add(e: CurrentEntry): void {
     const shard = shardOf(e.id);
-    let m = out.get(shard);
-    if (!m) out.set(shard, (m = new Map<string, CurrentEntry>()));
+    let m = this.shards.get(shard);
+    if (!m) this.shards.set(shard, (m = new Map<string, CurrentEntry>()));
     const prev = m.get(e.id);
     if (!prev || compareRecency(e, prev) > 0) m.set(e.id, e);
+    this.rows++;
+    this.bytes += e.line.length;
   }
-  return out;
+  absorb(other: Incoming): void {
+    for (const m of other.shards.values()) for (const e of m.values()) this.add(e);
+  }
+  sorted(): Map<number, CurrentEntry[]> {
+    return new Map([...this.shards].map(([shard, m]) => [shard, [...m.values()].sort((a, b) => compareText(a.id, b.id))]));
+  }
+}
+
+/** Incoming text held before it is joined into the shards: bounds memory for an upload of any size. */
+const MERGE_CHUNK_BYTES = 48 * 1024 * 1024;
+
+export interface Reconciled {
+  /** Shards written. */
+  written: number;
+  /** Curated objects that could not be read, with the error: their rows were not merged. */
+  unreadable: Map<string, unknown>;
+}
+
+/** What a batch changed in the curated history, to be followed by the current state. */
+export interface CurrentChanges {
+  /** Curated objects just written whose rows join the state. */
+  merge: readonly string[];
+  /** Per upload, the version whose rows stay (undefined: none): rows of its other versions leave the state. */
+  retire: ReadonlyMap<string, string | undefined>;
 }
 
 /**
- * Merges curated rows into the current state: each facility keeps whichever row is later. Rows that
- * lose change nothing and shards that do not change are not written. Returns the shards written.
+ * Brings the current state in line with a batch's changes in one pass over the shards: each shard is
+ * read once, gets every incoming row that is later than the one it holds, and is written once. Rows of
+ * retired versions found on the way fall back to their facility's previous latest row, which needs the
+ * history and so a second pass over just the shards affected (rare: a delete or a replaced upload).
+ * A curated object that cannot be read costs only its own upload: the others are merged, and it is
+ * named in `unreadable` for its upload to be retried.
  */
-export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<string>): Promise<number> {
-  const incoming = byShard([...lines].map(entryOf));
-  return updateShards(
-    output,
-    [...incoming.keys()].sort((a, b) => a - b),
-    (shard, entries) => {
-      let changed = false;
-      for (const e of incoming.get(shard)!.values()) {
-        const held = entries.get(e.id);
-        if (!held || compareRecency(e, held) > 0) {
-          entries.set(e.id, e);
-          changed = true;
+export async function reconcileCurrent(output: OutputStore, changes: CurrentChanges): Promise<Reconciled> {
+  let written = 0;
+  const unreadable = new Map<string, unknown>();
+  let incoming = new Incoming();
+  const flush = async (part: Incoming) => {
+    const sorted = part.sorted();
+    written += await updateShards(output, [...sorted.keys()], (shard) => ({ incoming: sorted.get(shard)! }));
+  };
+  for (const key of changes.merge) {
+    // An object's rows join the batch's only once all were read, so a failed read adds none of them;
+    // an object larger than one part is merged part by part as it is read (taking the later row per
+    // facility is associative, so this gives the same state as merging it whole).
+    let own = new Incoming();
+    try {
+      const stored = await output.read(key);
+      // Gone already: a newer version or a removal replaced it, and that change maintains the state.
+      if (!stored) continue;
+      for await (const line of gzLines(stored.body)) {
+        own.add(entryOf(line));
+        if (own.bytes >= MERGE_CHUNK_BYTES) {
+          await flush(own);
+          own = new Incoming();
         }
       }
-      return changed;
-    },
-  );
+    } catch (error) {
+      unreadable.set(key, error);
+      continue;
+    }
+    incoming.absorb(own);
+    if (incoming.bytes >= MERGE_CHUNK_BYTES) {
+      await flush(incoming);
+      incoming = new Incoming();
+    }
+  }
+  if (changes.retire.size === 0) {
+    if (incoming.rows > 0) await flush(incoming);
+    return { written, unreadable };
+  }
+  // The last part goes to every shard that exists, to look for retired rows as well.
+  const sorted = incoming.sorted();
+  const retired = (e: CurrentEntry) => changes.retire.has(e.sourceKey) && changes.retire.get(e.sourceKey) !== e.sourceVersion;
+  const existing = (await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key);
+  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => sorted.has(s) || existing.includes(shardKey(s)));
+  const affected = new Map<number, Set<string>>();
+  written += await updateShards(output, shards, (shard) => {
+    // Found afresh on every attempt: a retry sees the shard as another writer left it.
+    const ids = new Set<string>();
+    affected.set(shard, ids);
+    return {
+      incoming: sorted.get(shard) ?? [],
+      held: (e) => {
+        if (retired(e)) ids.add(e.id);
+        return undefined;
+      },
+    };
+  });
+  const ids = new Set([...affected.values()].flatMap((s) => [...s]));
+  const shardsAffected = [...affected].filter(([, found]) => found.size > 0).map(([shard]) => shard);
+  if (ids.size > 0) written += await fallBack(output, changes.retire, retired, ids, shardsAffected);
+  return { written, unreadable };
+}
+
+/**
+ * Facilities whose current row came from a retired version fall back to their previous latest row,
+ * found in the remaining history. This reads every curated object (cost: the history's size in S3
+ * GETs and Lambda time, never in Athena scans); deletes and replaced uploads are rare.
+ *
+ * A batch merging a new upload at the same time is kept: shards are rewritten by compare-and-swap and
+ * only rows from retired versions are replaced; and an upload curated after the history was read (so
+ * missing from the fallback) is merged once more when the curated prefix is listed again at the end.
+ */
+async function fallBack(
+  output: OutputStore,
+  retire: ReadonlyMap<string, string | undefined>,
+  retired: (e: CurrentEntry) => boolean,
+  ids: Set<string>,
+  shards: number[],
+): Promise<number> {
+  const historyKeys = async () => (await output.list(OUTPUT_LAYOUT.curated)).map((o) => o.key);
+  const before = await historyKeys();
+  const fallback = new Map<string, CurrentEntry>();
+  for (const key of before) {
+    const stored = await output.read(key);
+    if (!stored) continue;
+    for await (const line of gzLines(stored.body)) {
+      const e = entryOf(line);
+      if (!ids.has(e.id) || retired(e)) continue;
+      const prev = fallback.get(e.id);
+      if (!prev || compareRecency(e, prev) > 0) fallback.set(e.id, e);
+    }
+  }
+  const written = await updateShards(output, shards, () => ({
+    incoming: [],
+    held: (e) => (retired(e) ? (fallback.get(e.id) ?? null) : undefined),
+  }));
+  const seen = new Set(before);
+  const late = (await historyKeys()).filter((k) => !seen.has(k) && ![...retire.keys()].some((u) => k.startsWith(derivedPrefix("curated", u))));
+  return written + (late.length > 0 ? await mergeCurated(output, late) : 0);
+}
+
+/** Merges curated rows into the current state: each facility keeps whichever row is later. Returns the shards written. */
+export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<string>): Promise<number> {
+  const incoming = new Incoming();
+  for (const line of lines) incoming.add(entryOf(line));
+  const sorted = incoming.sorted();
+  return updateShards(output, [...sorted.keys()], (shard) => ({ incoming: sorted.get(shard)! }));
+}
+
+/** Merges the rows of curated objects into the current state; throws if one cannot be read. Returns the shards written. */
+async function mergeCurated(output: OutputStore, keys: string[]): Promise<number> {
+  const { written, unreadable } = await reconcileCurrent(output, { merge: keys, retire: new Map() });
+  for (const error of unreadable.values()) throw error;
+  return written;
 }
 
 /** Merges the rows of one curated object (just written by an ingest) into the current state. */
-export async function mergeCuratedObject(output: OutputStore, curatedKey: string): Promise<number> {
-  const stored = await output.read(curatedKey);
-  // Gone already: a newer version or a removal replaced it, and that change maintains the state.
-  if (!stored) return 0;
-  // In chunks: taking the later row per facility is associative, so merging part by part gives the
-  // same state as merging all at once, in memory bounded by the chunk.
-  let written = 0;
-  let chunk: string[] = [];
-  for await (const line of gzLines(stored.body)) {
-    chunk.push(line);
-    if (chunk.length >= MERGE_CHUNK_ROWS) {
-      written += await mergeIntoCurrent(output, chunk);
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) written += await mergeIntoCurrent(output, chunk);
-  return written;
-}
+export const mergeCuratedObject = (output: OutputStore, curatedKey: string): Promise<number> => mergeCurated(output, [curatedKey]);
 
-/**
- * After an upload's other versions were removed (the upload deleted, replaced, or superseded while it
- * was read): every facility whose current row came from one of them falls back to its previous latest
- * row, found in the remaining history. Deletes are rare, so this reads every curated object (cost:
- * the history's size in S3 GETs and Lambda time, never in Athena scans).
- *
- * A batch merging a new upload at the same time is kept: shards are rewritten by compare-and-swap and
- * only rows from the removed versions are replaced; and an upload curated after the history was read
- * (so missing from the fallback) is merged once more when the curated prefix is listed again at the end.
- */
-export async function revertRemovedVersions(output: OutputStore, sourceKey: string, keepVersion: string | undefined): Promise<number> {
-  const removed = (e: CurrentEntry) => e.sourceKey === sourceKey && e.sourceVersion !== keepVersion;
-  const existing = (await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key);
-  const affected = new Set<string>();
-  const shards: number[] = [];
-  for (let shard = 0; shard < CURRENT_SHARDS; shard++) {
-    if (!existing.includes(shardKey(shard))) continue;
-    const stored = await output.read(shardKey(shard));
-    // Only rows naming the upload can be affected; ingest writes the key in exactly this form, so the
-    // other rows (nearly all, on every ingest) are skipped without being parsed.
-    const named = `"ingest_source_key":${JSON.stringify(sourceKey)}`;
-    const ids = (stored ? linesOf(stored.body) : [])
-      .filter((l) => l.includes(named))
-      .map(entryOf)
-      .filter(removed)
-      .map((e) => e.id);
-    if (ids.length > 0) shards.push(shard);
-    for (const id of ids) affected.add(id);
-  }
-  if (affected.size === 0) return 0;
-
-  const uploadPrefix = derivedPrefix("curated", sourceKey);
-  const historyKeys = async () => (await output.list(OUTPUT_LAYOUT.curated)).map((o) => o.key).filter((k) => !k.startsWith(uploadPrefix));
-  const before = await historyKeys();
-  const fallback = new Map<string, CurrentEntry>();
-  const consider = (e: CurrentEntry) => {
-    if (!affected.has(e.id) || removed(e)) return;
-    const prev = fallback.get(e.id);
-    if (!prev || compareRecency(e, prev) > 0) fallback.set(e.id, e);
-  };
-  // The kept version's own rows are history too.
-  const own = (await output.list(uploadPrefix)).map((o) => o.key);
-  for (const key of [...before, ...own]) {
-    const stored = await output.read(key);
-    if (stored) for await (const line of gzLines(stored.body)) consider(entryOf(line));
-  }
-
-  const written = await updateShards(output, shards, (_shard, entries) => {
-    let changed = false;
-    for (const [id, e] of entries) {
-      if (!removed(e)) continue;
-      const replacement = fallback.get(id);
-      if (replacement) entries.set(id, replacement);
-      else entries.delete(id);
-      changed = true;
-    }
-    return changed;
-  });
-
-  const seen = new Set(before);
-  for (const key of (await historyKeys()).filter((k) => !seen.has(k))) await mergeCuratedObject(output, key);
-  return written;
-}
+/** Rows of an upload's versions other than `keepVersion` leave the state, falling back to earlier rows. */
+export const revertRemovedVersions = async (output: OutputStore, sourceKey: string, keepVersion: string | undefined): Promise<number> =>
+  (await reconcileCurrent(output, { merge: [], retire: new Map([[sourceKey, keepVersion]]) })).written;
 
 /**
  * Says that every curated object has been merged at least once. Athena skips files whose names start
@@ -315,7 +461,10 @@ export const HISTORY_MERGED_KEY = `${OUTPUT_LAYOUT.current}_history-merged.json`
 export async function buildCurrentIfMissing(output: OutputStore, now: () => Date): Promise<number> {
   if ((await output.list(HISTORY_MERGED_KEY)).some((o) => o.key === HISTORY_MERGED_KEY)) return 0;
   const history = await output.list(OUTPUT_LAYOUT.curated);
-  for (const o of history) await mergeCuratedObject(output, o.key);
+  await mergeCurated(
+    output,
+    history.map((o) => o.key),
+  );
   await output.put(HISTORY_MERGED_KEY, `${JSON.stringify({ merged_at: now().toISOString(), curated_objects: history.length })}\n`, "application/json");
   return history.length;
 }

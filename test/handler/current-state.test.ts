@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { gunzipSync } from "zlib";
+import { gunzipSync, gzipSync } from "zlib";
 import { s3OutputStore } from "../../handler/aws/s3-store";
 import { compareText, CURRENT_SHARDS, entryOf, mergeIntoCurrent, RECENCY_ORDER, shardKey, shardOf } from "../../handler/core/current-state";
 import { ReportDocument } from "../../handler/core/results";
@@ -140,6 +140,40 @@ describe("current state (latest record per facility)", () => {
     });
   });
 
+  it("merges into a shard whose rows are out of id order (written by another tool) and leaves it sorted", async () => {
+    const store = new MemoryStore();
+    const ids = Array.from({ length: 300 }, (_, i) => `F${i}`).filter((id) => shardOf(id) === shardOf("F1"));
+    const lines = ids.map((id) => row(id, "held"));
+    // Reversed, with one facility twice: a streamed join would duplicate or lose rows.
+    const messy = [...lines].reverse().concat(row(ids[1], "held later", { time: "2026-11-27T09:00:00.000Z" }));
+    store.objects.set(shardKey(shardOf("F1")), { body: gzipSync(`${messy.join("\n")}\n`), contentType: "application/x-ndjson" });
+    await mergeIntoCurrent(store, [row(ids[0], "new", { time: "2026-11-28T08:00:00.000Z" })]);
+    const after = gunzipSync(store.objects.get(shardKey(shardOf("F1")))!.body)
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { facility_id: string; facility_name: string });
+    expect(after.map((r) => r.facility_id)).to.deep.equal([...ids].sort());
+    expect(state(store)).to.include({ [ids[0]]: "new", [ids[1]]: "held later", [ids[2]]: "held" });
+  });
+
+  it("keeps a large shard's rows and order when one row changes, streaming rather than rebuilding it", async () => {
+    const store = new MemoryStore();
+    const ids = Array.from({ length: 20_000 }, (_, i) => `F${String(i).padStart(6, "0")}`).filter((id) => shardOf(id) === 5);
+    await mergeIntoCurrent(
+      store,
+      ids.map((id) => row(id, "held")),
+    );
+    const written = await mergeIntoCurrent(store, [
+      row(ids[7], "changed", { time: "2026-11-28T08:00:00.000Z" }),
+      row(ids[8], "older", { time: "2026-11-26T08:00:00.000Z" }),
+    ]);
+    expect(written).to.equal(1);
+    const names = state(store);
+    expect(Object.keys(names)).to.have.length(ids.length);
+    expect([names[ids[6]], names[ids[7]], names[ids[8]]]).to.deep.equal(["held", "changed", "held"]);
+  });
+
   it("spreads facilities over the shards by a hash of their id", () => {
     const used = new Set(Array.from({ length: 1000 }, (_, i) => shardOf(`FAC${i}`)));
     expect(used.size).to.equal(CURRENT_SHARDS);
@@ -192,6 +226,37 @@ describe("current state (latest record per facility)", () => {
       expect(rows.map((r) => `${r.facility_id}=${r.facility_name}`).sort()).to.deep.equal([`F1=second`, `${rival}=from the other batch`].sort());
       // The first write, the rival's 409 and its retry, this merge's 412 and its retry.
       expect(h.s3.calls.filter((c) => c === `PutObject ${shardKey(shardOf("F1"))}`)).to.have.length(5);
+    });
+
+    it("follows a whole batch in one pass: each shard read and written at most once, however many uploads the batch holds", async () => {
+      await h.invoke([h.upload("daily/base.ndjson", ndjson(Array.from({ length: 200 }, (_, i) => facility(`F${i}`, `base ${i}`))))]);
+      const before = h.s3.calls.length;
+      const batch = Array.from({ length: 10 }, (_, u) =>
+        h.upload(`daily/part-${u}.ndjson`, ndjson(Array.from({ length: 20 }, (_, i) => facility(`F${u * 20 + i}`, `part ${u}`)))),
+      );
+      const res = await h.invoke(batch);
+      expect(res.batchItemFailures).to.deep.equal([]);
+      const shardCalls = h.s3.calls.slice(before).filter((c) => c.includes("current/shard-"));
+      const count = (verb: string) => {
+        const per = new Map<string, number>();
+        for (const c of shardCalls.filter((x) => x.startsWith(`${verb} `))) per.set(c, (per.get(c) ?? 0) + 1);
+        return Math.max(...per.values());
+      };
+      // Uploads merged one after another read every shard twice per upload (merge, then the check for
+      // retired rows) and wrote it once per upload. Now: one read to merge, one for the report token.
+      expect(count("GetObject")).to.equal(2);
+      expect(count("PutObject")).to.equal(1);
+      expect(metrics()).to.have.length(200);
+      expect(metrics().filter((m) => m.endsWith("part 9"))).to.have.length(20);
+    });
+
+    it("a batch that deletes one upload and brings another reverts and merges in the same run", async () => {
+      await h.invoke([h.upload("daily/day-1.ndjson", ndjson([facility("F1", "Alpha v1"), facility("F2", "Beta v1")]))]);
+      await h.invoke([h.upload("daily/day-2.ndjson", ndjson([facility("F1", "Alpha v2"), facility("F2", "Beta v2")]))]);
+      const res = await h.invoke([h.remove("daily/day-2.ndjson"), h.upload("daily/day-3.ndjson", ndjson([facility("F2", "Beta v3")]))]);
+      expect(res.batchItemFailures).to.deep.equal([]);
+      expect(metrics()).to.deep.equal(["F1=Alpha v1", "F2=Beta v3"]);
+      expect(h.twin.authorizer.denied()).to.deep.equal([]);
     });
 
     it("after 20 daily snapshots under new keys, a report scans about one snapshot, not the history", async () => {
