@@ -3,7 +3,7 @@ import { once } from "events";
 import { Readable } from "stream";
 import { finished } from "stream/promises";
 import { StringDecoder } from "string_decoder";
-import { createGunzip, createGzip } from "zlib";
+import { createGunzip, createGzip, Gzip } from "zlib";
 import { retryableError } from "./errors";
 import { derivedPrefix, sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
@@ -123,11 +123,12 @@ function idOf(line: string): string {
  * the text, so the same rows always give the same bytes.
  */
 class GzipLines {
-  private readonly gzip = createGzip({ level: 6 });
+  private readonly gzip: Gzip;
   private readonly out: Buffer[] = [];
   private pending: string[] = [];
   private pendingLength = 0;
-  constructor() {
+  constructor(level = 6) {
+    this.gzip = createGzip({ level });
     this.gzip.on("data", (c: Buffer) => this.out.push(c));
   }
   async add(line: string): Promise<void> {
@@ -247,25 +248,34 @@ async function joinSorted(rows: AsyncIterable<string> | Iterable<string>, edit: 
 
 /** Attempts at one shard before the batch is retried later: each lost attempt means another writer progressed. */
 const MAX_ATTEMPTS = 12;
-/** Shards rewritten at once: S3 round trips overlap, and memory holds this many shards' outputs. */
+/** Shards rewritten at once when their incoming rows are small: S3 round trips overlap. */
 const SHARDS_AT_ONCE = 4;
 
+type Held = ShardEdit["held"];
+
 /**
- * Rewrites shards with compare-and-swap. `editFor` is asked again after a lost race, and its edit
- * applied to the fresh contents, so it must not depend on what an earlier attempt saw.
+ * Rewrites shards with compare-and-swap. Each shard's incoming rows are loaded once; `heldFor` is asked
+ * again after a lost race, and its answer applied to the fresh contents, so it must not depend on what
+ * an earlier attempt saw.
  */
-async function updateShards(output: OutputStore, shards: number[], editFor: (shard: number) => ShardEdit): Promise<number> {
+async function updateShards(
+  output: OutputStore,
+  shards: number[],
+  incomingFor: (shard: number) => Promise<CurrentEntry[]>,
+  options: { heldFor?: (shard: number) => Held; oneAtATime?: boolean } = {},
+): Promise<number> {
   // A listing (the role may list current/) says which shards exist: reading one that does not would
   // answer 403, not 404, to a role without an unconditional s3:ListBucket on the bucket.
   const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
-  const written = await mapLimit(shards, SHARDS_AT_ONCE, async (shard): Promise<number> => {
+  const written = await mapLimit(shards, options.oneAtATime ? 1 : SHARDS_AT_ONCE, async (shard): Promise<number> => {
     const key = shardKey(shard);
+    const incoming = await incomingFor(shard);
     let known = existing.has(key);
     for (let attempt = 0; ; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw retryableError(`merging into ${key}: ${MAX_ATTEMPTS} concurrent writers in a row`);
       if (attempt > 0 && !known) known = (await output.list(key)).some((o) => o.key === key);
       const stored = known ? await output.read(key) : undefined;
-      const body = await rewriteShard(stored?.body, editFor(shard));
+      const body = await rewriteShard(stored?.body, { incoming, held: options.heldFor?.(shard) });
       if (!body) return 0;
       if (await output.putIfUnchanged(key, body, "application/x-ndjson", stored ? stored.tag : null)) return 1;
       // Lost: another writer created or replaced the shard since it was read. Look again.
@@ -276,30 +286,87 @@ async function updateShards(output: OutputStore, shards: number[], editFor: (sha
   return written.reduce((a, b) => a + b, 0);
 }
 
-/** Incoming rows by shard, the later row per facility, ready to join: sorted by id. */
+/** Incoming text held parsed; past it, incoming rows are kept compressed, per shard. */
+const SPOOL_AFTER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Incoming rows by shard, the later row per facility. Up to SPOOL_AFTER_BYTES of text they are held
+ * parsed; past that, each row goes compressed into its shard's spool. So an upload of any size is read
+ * once and each shard rewritten once, in memory bounded by one shard's incoming rows, not the upload's.
+ */
 class Incoming {
-  private readonly shards = new Map<number, Map<string, CurrentEntry>>();
-  rows = 0;
-  bytes = 0;
-  add(e: CurrentEntry): void {
+  private readonly parsed = new Map<number, Map<string, CurrentEntry>>();
+  /** Per shard, finished gzip members of spooled rows. */
+  private readonly spooled = new Map<number, Buffer[]>();
+  private writers: Map<number, GzipLines> | undefined;
+  private parsedBytes = 0;
+  constructor(private readonly spoolAfterBytes: number) {}
+
+  /** True once rows were spooled: shards are then rewritten one at a time, each loading its spool. */
+  get large(): boolean {
+    return this.spooled.size > 0 || this.writers !== undefined;
+  }
+
+  async add(line: string): Promise<void> {
+    if (this.writers) return this.spool(shardOf(idOf(line)), line);
+    this.keep(entryOf(line));
+    if (this.parsedBytes >= this.spoolAfterBytes) await this.startSpooling();
+  }
+
+  /** Takes over another set's rows (its spools must be sealed). */
+  async absorb(other: Incoming): Promise<void> {
+    for (const [shard, members] of other.spooled) this.spooled.set(shard, [...(this.spooled.get(shard) ?? []), ...members]);
+    for (const m of other.parsed.values()) for (const e of m.values()) await this.add(e.line);
+  }
+
+  /** Finishes the open spools. */
+  async seal(): Promise<void> {
+    const writers = this.writers;
+    this.writers = undefined;
+    for (const [shard, w] of writers ?? []) this.spooled.set(shard, [...(this.spooled.get(shard) ?? []), await w.end()]);
+  }
+
+  shards(): number[] {
+    return [...new Set([...this.parsed.keys(), ...this.spooled.keys()])].sort((a, b) => a - b);
+  }
+
+  /** A shard's incoming rows, sorted by id; a spooled shard's are read back now and released after. */
+  async entries(shard: number): Promise<CurrentEntry[]> {
+    const byId = new Map(this.parsed.get(shard));
+    for (const member of this.spooled.get(shard) ?? []) {
+      for await (const line of gzLines(member)) {
+        const e = entryOf(line);
+        const prev = byId.get(e.id);
+        if (!prev || compareRecency(e, prev) > 0) byId.set(e.id, e);
+      }
+    }
+    return [...byId.values()].sort((a, b) => compareText(a.id, b.id));
+  }
+
+  private keep(e: CurrentEntry): void {
     const shard = shardOf(e.id);
-    let m = this.shards.get(shard);
-    if (!m) this.shards.set(shard, (m = new Map<string, CurrentEntry>()));
+    let m = this.parsed.get(shard);
+    if (!m) this.parsed.set(shard, (m = new Map<string, CurrentEntry>()));
     const prev = m.get(e.id);
     if (!prev || compareRecency(e, prev) > 0) m.set(e.id, e);
-    this.rows++;
-    this.bytes += e.line.length;
+    this.parsedBytes += e.line.length;
   }
-  absorb(other: Incoming): void {
-    for (const m of other.shards.values()) for (const e of m.values()) this.add(e);
+
+  private async startSpooling(): Promise<void> {
+    this.writers = new Map();
+    const parsed = [...this.parsed];
+    this.parsed.clear();
+    this.parsedBytes = 0;
+    for (const [shard, m] of parsed) for (const e of m.values()) await this.spool(shard, e.line);
   }
-  sorted(): Map<number, CurrentEntry[]> {
-    return new Map([...this.shards].map(([shard, m]) => [shard, [...m.values()].sort((a, b) => compareText(a.id, b.id))]));
+
+  private async spool(shard: number, line: string): Promise<void> {
+    let w = this.writers!.get(shard);
+    // Level 1: a spool lives only until its shard is rewritten.
+    if (!w) this.writers!.set(shard, (w = new GzipLines(1)));
+    await w.add(line);
   }
 }
-
-/** Incoming text held before it is joined into the shards: bounds memory for an upload of any size. */
-const MERGE_CHUNK_BYTES = 48 * 1024 * 1024;
 
 export interface Reconciled {
   /** Shards written. */
@@ -324,63 +391,47 @@ export interface CurrentChanges {
  * A curated object that cannot be read costs only its own upload: the others are merged, and it is
  * named in `unreadable` for its upload to be retried.
  */
-export async function reconcileCurrent(output: OutputStore, changes: CurrentChanges): Promise<Reconciled> {
-  let written = 0;
+export async function reconcileCurrent(output: OutputStore, changes: CurrentChanges, spoolAfterBytes = SPOOL_AFTER_BYTES): Promise<Reconciled> {
   const unreadable = new Map<string, unknown>();
-  let incoming = new Incoming();
-  const flush = async (part: Incoming) => {
-    const sorted = part.sorted();
-    written += await updateShards(output, [...sorted.keys()], (shard) => ({ incoming: sorted.get(shard)! }));
-  };
+  const incoming = new Incoming(spoolAfterBytes);
   for (const key of changes.merge) {
-    // An object's rows join the batch's only once all were read, so a failed read adds none of them;
-    // an object larger than one part is merged part by part as it is read (taking the later row per
-    // facility is associative, so this gives the same state as merging it whole).
-    let own = new Incoming();
+    // An object's rows join the batch's only once all were read, so a failed read adds none of them.
+    const own = new Incoming(spoolAfterBytes);
     try {
       const stored = await output.read(key);
       // Gone already: a newer version or a removal replaced it, and that change maintains the state.
       if (!stored) continue;
-      for await (const line of gzLines(stored.body)) {
-        own.add(entryOf(line));
-        if (own.bytes >= MERGE_CHUNK_BYTES) {
-          await flush(own);
-          own = new Incoming();
-        }
-      }
+      for await (const line of gzLines(stored.body)) await own.add(line);
+      await own.seal();
     } catch (error) {
       unreadable.set(key, error);
       continue;
     }
-    incoming.absorb(own);
-    if (incoming.bytes >= MERGE_CHUNK_BYTES) {
-      await flush(incoming);
-      incoming = new Incoming();
-    }
+    await incoming.absorb(own);
   }
-  if (changes.retire.size === 0) {
-    if (incoming.rows > 0) await flush(incoming);
-    return { written, unreadable };
-  }
-  // The last part goes to every shard that exists, to look for retired rows as well.
-  const sorted = incoming.sorted();
+  await incoming.seal();
+  const retiring = changes.retire.size > 0;
   const retired = (e: CurrentEntry) => changes.retire.has(e.sourceKey) && changes.retire.get(e.sourceKey) !== e.sourceVersion;
-  const existing = (await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key);
-  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => sorted.has(s) || existing.includes(shardKey(s)));
+  // With uploads retiring, every shard that exists is looked at for their rows, not only those with incoming rows.
+  const existing = retiring ? (await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key) : [];
+  const withRows = new Set(incoming.shards());
+  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => withRows.has(s) || existing.includes(shardKey(s)));
   const affected = new Map<number, Set<string>>();
-  written += await updateShards(output, shards, (shard) => {
-    // Found afresh on every attempt: a retry sees the shard as another writer left it.
-    const ids = new Set<string>();
-    affected.set(shard, ids);
-    return {
-      incoming: sorted.get(shard) ?? [],
-      held: (e) => {
-        if (retired(e)) ids.add(e.id);
-        return undefined;
-      },
-    };
+  let written = await updateShards(output, shards, (shard) => incoming.entries(shard), {
+    oneAtATime: incoming.large,
+    heldFor: retiring
+      ? (shard) => {
+          // Found afresh on every attempt: a retry sees the shard as another writer left it.
+          const ids = new Set<string>();
+          affected.set(shard, ids);
+          return (e) => {
+            if (retired(e)) ids.add(e.id);
+            return undefined;
+          };
+        }
+      : undefined,
   });
-  const ids = new Set([...affected.values()].flatMap((s) => [...s]));
+  const ids = new Set([...affected.values()].flatMap((found) => [...found]));
   const shardsAffected = [...affected].filter(([, found]) => found.size > 0).map(([shard]) => shard);
   if (ids.size > 0) written += await fallBack(output, changes.retire, retired, ids, shardsAffected);
   return { written, unreadable };
@@ -415,21 +466,20 @@ async function fallBack(
       if (!prev || compareRecency(e, prev) > 0) fallback.set(e.id, e);
     }
   }
-  const written = await updateShards(output, shards, () => ({
-    incoming: [],
-    held: (e) => (retired(e) ? (fallback.get(e.id) ?? null) : undefined),
-  }));
+  const written = await updateShards(output, shards, () => Promise.resolve([]), {
+    heldFor: () => (e) => (retired(e) ? (fallback.get(e.id) ?? null) : undefined),
+  });
   const seen = new Set(before);
   const late = (await historyKeys()).filter((k) => !seen.has(k) && ![...retire.keys()].some((u) => k.startsWith(derivedPrefix("curated", u))));
   return written + (late.length > 0 ? await mergeCurated(output, late) : 0);
 }
 
 /** Merges curated rows into the current state: each facility keeps whichever row is later. Returns the shards written. */
-export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<string>): Promise<number> {
-  const incoming = new Incoming();
-  for (const line of lines) incoming.add(entryOf(line));
-  const sorted = incoming.sorted();
-  return updateShards(output, [...sorted.keys()], (shard) => ({ incoming: sorted.get(shard)! }));
+export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<string>, spoolAfterBytes = SPOOL_AFTER_BYTES): Promise<number> {
+  const incoming = new Incoming(spoolAfterBytes);
+  for (const line of lines) await incoming.add(line);
+  await incoming.seal();
+  return updateShards(output, incoming.shards(), (shard) => incoming.entries(shard), { oneAtATime: incoming.large });
 }
 
 /** Merges the rows of curated objects into the current state; throws if one cannot be read. Returns the shards written. */

@@ -174,6 +174,23 @@ describe("current state (latest record per facility)", () => {
     expect([names[ids[6]], names[ids[7]], names[ids[8]]]).to.deep.equal(["held", "changed", "held"]);
   });
 
+  it("gives the same state when incoming rows are spooled compressed per shard (a large upload) as when held parsed", async () => {
+    const days = [1, 2, 3].map((d) =>
+      Array.from({ length: 400 }, (_, i) =>
+        row(`F${(i * 7 + d) % 300}`, `day ${d} #${i}`, { time: `2026-11-2${d}T08:00:00.000Z`, key: `day-${d}.ndjson`, index: i }),
+      ),
+    );
+    const parsed = new MemoryStore();
+    const spooled = new MemoryStore();
+    for (const day of days) {
+      await mergeIntoCurrent(parsed, day);
+      // A few rows' text before spooling starts, so both the parsed and the spooled paths hold rows.
+      await mergeIntoCurrent(spooled, day, 2_000);
+    }
+    expect(Object.keys(state(parsed))).to.have.length(300);
+    expect(shardBytes(spooled)).to.deep.equal(shardBytes(parsed));
+  });
+
   it("spreads facilities over the shards by a hash of their id", () => {
     const used = new Set(Array.from({ length: 1000 }, (_, i) => shardOf(`FAC${i}`)));
     expect(used.size).to.equal(CURRENT_SHARDS);
