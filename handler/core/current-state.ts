@@ -258,8 +258,10 @@ async function joinSorted(rows: AsyncIterable<string> | Iterable<string>, edit: 
 
 /** Attempts at one shard before the batch is retried later: each lost attempt means another writer progressed. */
 const MAX_ATTEMPTS = 12;
-/** Shards rewritten at once when their incoming rows are small: S3 round trips overlap. */
-const SHARDS_AT_ONCE = 4;
+/** Shards rewritten at once when their incoming rows are small: every shard's round trips overlap. */
+const SHARDS_AT_ONCE = CURRENT_SHARDS;
+/** Curated objects read at once. */
+const OBJECTS_AT_ONCE = 4;
 
 type Held = ShardEdit["held"];
 
@@ -272,11 +274,11 @@ async function updateShards(
   output: OutputStore,
   shards: number[],
   incomingFor: (shard: number) => Promise<CurrentEntry[]>,
-  options: { heldFor?: (shard: number) => Held; oneAtATime?: boolean } = {},
+  options: { heldFor?: (shard: number) => Held; oneAtATime?: boolean; existing?: Set<string> } = {},
 ): Promise<number> {
   // A listing (the role may list current/) says which shards exist: reading one that does not would
   // answer 403, not 404, to a role without an unconditional s3:ListBucket on the bucket.
-  const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
+  const existing = options.existing ?? new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
   const written = await mapLimit(shards, options.oneAtATime ? 1 : SHARDS_AT_ONCE, async (shard): Promise<number> => {
     const key = shardKey(shard);
     const incoming = await incomingFor(shard);
@@ -404,30 +406,32 @@ export interface CurrentChanges {
 export async function reconcileCurrent(output: OutputStore, changes: CurrentChanges, spoolAfterBytes = SPOOL_AFTER_BYTES): Promise<Reconciled> {
   const unreadable = new Map<string, unknown>();
   const incoming = new Incoming(spoolAfterBytes);
-  for (const key of changes.merge) {
+  // Read a few at a time: each read is a round trip, and each object's rows join as soon as it is read.
+  await mapLimit(changes.merge, OBJECTS_AT_ONCE, async (key) => {
     // An object's rows join the batch's only once all were read, so a failed read adds none of them.
     const own = new Incoming(spoolAfterBytes);
     try {
       const stored = await output.read(key);
       // Gone already: a newer version or a removal replaced it, and that change maintains the state.
-      if (!stored) continue;
+      if (!stored) return;
       for await (const line of gzLines(stored.body)) await own.add(line);
       await own.seal();
     } catch (error) {
       unreadable.set(key, error);
-      continue;
+      return;
     }
     await incoming.absorb(own);
-  }
+  });
   await incoming.seal();
   const retiring = changes.retire.size > 0;
   const retired = (e: CurrentEntry) => changes.retire.has(e.sourceKey) && changes.retire.get(e.sourceKey) !== e.sourceVersion;
   // With uploads retiring, every shard that exists is looked at for their rows, not only those with incoming rows.
-  const existing = retiring ? (await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key) : [];
+  const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
   const withRows = new Set(incoming.shards());
-  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => withRows.has(s) || existing.includes(shardKey(s)));
+  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => withRows.has(s) || (retiring && existing.has(shardKey(s))));
   const affected = new Map<number, Set<string>>();
   let written = await updateShards(output, shards, (shard) => incoming.entries(shard), {
+    existing,
     oneAtATime: incoming.large,
     heldFor: retiring
       ? (shard) => {

@@ -1,7 +1,8 @@
 import { bindParameters, parameterValues, ReportContext, ReportDefinition } from "../reports/registry";
 import { isRetryable, messageOf, permanentError, retryableError } from "./errors";
 import { curatedRowSchema } from "../schema/facility";
-import { buildCurrentIfMissing, reportedDigest } from "./current-state";
+import { buildCurrentIfMissing, CURRENT_SHARDS, reportedDigest } from "./current-state";
+import { mapLimit } from "./map-limit";
 import { sha256 } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { Deadline, OutputStore, QueryEngine, QueryResult, Telemetry } from "./ports";
@@ -54,13 +55,18 @@ export async function runReports(
   if (rebuilt > 0) deps.telemetry.warn("built the current state from the curated history (it had none yet)", { curatedObjects: rebuilt });
   const listedAt = deps.now().toISOString();
   const [listed, shards] = await Promise.all([deps.output.list(OUTPUT_LAYOUT.curated), deps.output.list(OUTPUT_LAYOUT.current)]);
-  const digests: string[] = [];
-  for (const o of shards.filter((s) => s.key.endsWith(".ndjson.gz"))) {
-    const stored = await deps.output.read(o.key);
-    // A shard left empty by a removal holds nothing the reports see, as a shard that was never written.
-    const digest = stored ? await reportedDigest(stored.body) : undefined;
-    if (digest !== undefined) digests.push(`${o.key}\t${digest}`);
-  }
+  // Read side by side: each is one S3 round trip, and the shards are small (about one snapshot in all).
+  const digested = await mapLimit(
+    shards.filter((s) => s.key.endsWith(".ndjson.gz")),
+    CURRENT_SHARDS,
+    async (o) => {
+      const stored = await deps.output.read(o.key);
+      // A shard left empty by a removal holds nothing the reports see, as a shard that was never written.
+      const digest = stored ? await reportedDigest(stored.body) : undefined;
+      return digest === undefined ? undefined : `${o.key}\t${digest}`;
+    },
+  );
+  const digests = digested.filter((d): d is string => d !== undefined);
   const fingerprint = tableFingerprint(digests);
 
   const settled = await Promise.allSettled(reports.map((r) => runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps)));
