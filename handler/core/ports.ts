@@ -99,6 +99,8 @@ export interface QueryResult {
 
 export interface QueryEngine {
   readonly name: string;
+  /** Reports run side by side at most (default: all at once, as Athena queues and runs them apart). */
+  readonly runsAtOnce?: number;
   run(request: QueryRequest): Promise<QueryResult>;
 }
 

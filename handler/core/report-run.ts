@@ -69,7 +69,12 @@ export async function runReports(
   const digests = digested.filter((d): d is string => d !== undefined);
   const fingerprint = tableFingerprint(digests);
 
-  const settled = await Promise.allSettled(reports.map((r) => runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps)));
+  const settled = await mapLimit(reports, deps.engine.runsAtOnce ?? reports.length, (r) =>
+    runOne(r, { context, sourceFiles, listedAt, fingerprint, curatedObjects: listed.length }, deps).then(
+      (value): PromiseSettledResult<Awaited<ReturnType<typeof runOne>>> => ({ status: "fulfilled", value }),
+      (reason: unknown): PromiseRejectedResult => ({ status: "rejected", reason }),
+    ),
+  );
   const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [{ report: reports[i].name, error: s.reason as unknown }] : []));
   if (failures.length > 0) {
     const reason = failures.map((f) => `${f.report}: ${messageOf(f.error)}`).join("; ");

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point of `npm start` and the `facility-pipeline` command: runs the TypeScript sources directly.
-const path = require("path");
-require("ts-node").register({ transpileOnly: true, project: path.join(__dirname, "../../tsconfig.json") });
+// Sucrase strips the types as modules load; it is a fraction of the TypeScript compiler's size, and
+// the CLI's memory is part of what it promises (types are checked by `npm test`, not here).
+require("sucrase/register/ts");
 require("./cli")
   .main(process.argv.slice(2))
   .then((code) => {

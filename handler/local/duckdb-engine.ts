@@ -46,6 +46,10 @@ export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = 
   };
   return {
     name: "duckdb",
+    // One at a time: DuckDB already spreads one query over every core, so side by side the queries only
+    // compete (on a million facilities three at once took 20 s, one after another 12 s) and each holds
+    // its own reader buffers at the same time.
+    runsAtOnce: 1,
     async run(request: QueryRequest): Promise<QueryResult> {
       // A connection per run, each with its own (temporary) view of the files there are now: runs
       // stream their rows side by side, and none sees another's view.

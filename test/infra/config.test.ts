@@ -24,9 +24,9 @@ describe("stack config validation", () => {
       lambdaRuntime: "nodejs22.x",
       lambdaMemoryMb: 1024,
       lambdaTimeoutSeconds: 300,
-      batchSize: 10,
+      batchSize: 50,
       batchWindowSeconds: 2,
-      maxConcurrency: 2,
+      maxConcurrency: 4,
       athenaBytesScannedCutoffMb: 1024,
       expiringWithinMonths: 6,
       forceDestroy: false,
@@ -107,7 +107,7 @@ describe("stack config validation", () => {
     });
 
     it("follows the retry settings", () => {
-      expect(parse({ maxRetries: "0", lambdaTimeoutSeconds: "60", batchWindowSeconds: "0" }).oldestUploadAgeAlarmSeconds).to.equal(60);
+      expect(parse({ maxRetries: "0", lambdaTimeoutSeconds: "60", batchWindowSeconds: "0", batchSize: "10" }).oldestUploadAgeAlarmSeconds).to.equal(60);
     });
   });
 
@@ -116,7 +116,9 @@ describe("stack config validation", () => {
       const range = /^(\d+) to (\d+)$/.exec(k.allowed) ?? /^(\d+) or more$/.exec(k.allowed);
       if (!range) continue;
       const [min, max] = [Number(range[1]), range[2] === undefined ? undefined : Number(range[2])];
-      const problems = (n: number) => problemsOf({ [k.key]: String(n), ...(k.key === "batchSize" ? { batchWindowSeconds: "1" } : {}) });
+      // The SQS rule ties the two: batches over 10 need a window of at least 1 s.
+      const partner: Record<string, string> = k.key === "batchSize" ? { batchWindowSeconds: "1" } : k.key === "batchWindowSeconds" ? { batchSize: "10" } : {};
+      const problems = (n: number) => problemsOf({ [k.key]: String(n), ...partner });
       expect(problems(min), `${k.key} = ${min}`).to.deep.equal([]);
       expect(problems(min - 1), `${k.key} = ${min - 1}`).to.have.length(1);
       if (max !== undefined) {

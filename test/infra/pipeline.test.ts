@@ -220,8 +220,8 @@ describe("pipeline program (dev stack, mocked provider)", () => {
 
     it("consumes the uploads queue in bounded batches and reports partial failures", () => {
       const esm = run.one("aws:lambda/eventSourceMapping:EventSourceMapping");
-      expect(esm.inputs).to.include({ batchSize: 10, maximumBatchingWindowInSeconds: 10 });
-      expect(esm.inputs.scalingConfig).to.deep.equal({ maximumConcurrency: 2 });
+      expect(esm.inputs).to.include({ batchSize: 50, maximumBatchingWindowInSeconds: 10 });
+      expect(esm.inputs.scalingConfig).to.deep.equal({ maximumConcurrency: 4 });
       expect(esm.inputs.functionResponseTypes).to.deep.equal(["ReportBatchItemFailures"]);
       expect(esm.inputs.eventSourceArn).to.match(/:facility-dev-processor-uploads-/);
     });
