@@ -474,7 +474,7 @@ async function benchHistoryGrowth(days: number, facilities: number): Promise<voi
     const t1 = process.hrtime.bigint();
     if (!result.curatedKey) throw new Error(`day ${day}: nothing curated`);
     await mergeCuratedObject(store, result.curatedKey);
-    await revertRemovedVersions(store, key, "v1");
+    await revertRemovedVersions(store, key);
     const t2 = process.hrtime.bigint();
     ingestSeconds += Number(t1 - t0) / 1e9;
     upkeepSeconds += Number(t2 - t1) / 1e9;

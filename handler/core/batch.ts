@@ -97,20 +97,13 @@ type HistoryChange = Extract<FileOutcome, { status: "ingested" | "removed" | "su
 const changesHistory = (f: FileOutcome): f is HistoryChange => f.status === "ingested" || f.status === "removed" || f.status === "superseded";
 
 /**
- * What the current state must follow: an ingested version's rows join it, and rows of every other
- * version of the upload leave it. That is checked even when nothing was just removed here: an earlier
- * attempt may have removed the objects and failed before the shards followed.
+ * What the current state must follow: ingested versions' rows join it, and every changed upload's rows
+ * must come from a version still curated. That is checked even when nothing was just removed here: an
+ * earlier attempt may have removed the objects and failed before the shards followed.
  */
 function currentChanges(changed: HistoryChange[]): CurrentChanges {
-  const merge: string[] = [];
-  const retire = new Map<string, string | undefined>();
-  for (const f of changed) {
-    if (f.status === "ingested") {
-      if (f.result.curatedKey) merge.push(f.result.curatedKey);
-      retire.set(f.key, f.result.sourceVersion);
-    } else retire.set(f.key, f.status === "superseded" ? f.currentVersion : undefined);
-  }
-  return { merge, retire };
+  const merge = changed.flatMap((f) => (f.status === "ingested" && f.result.curatedKey ? [f.result.curatedKey] : []));
+  return { merge, follow: changed.map((f) => f.key) };
 }
 
 export const IGNORED_NAME_REASON = "not a .json, .jsonl or .ndjson upload (optionally .gz; any letter case)";

@@ -5,7 +5,7 @@ import { finished } from "stream/promises";
 import { StringDecoder } from "string_decoder";
 import { createGunzip, createGzip, Gzip } from "zlib";
 import { retryableError } from "./errors";
-import { derivedPrefix, sha256 } from "./keys";
+import { derivedPrefix, sha256, versionPrefix } from "./keys";
 import { OUTPUT_LAYOUT } from "./layout";
 import { mapLimit } from "./map-limit";
 import { OutputStore } from "./ports";
@@ -391,8 +391,11 @@ export interface Reconciled {
 export interface CurrentChanges {
   /** Curated objects just written whose rows join the state. */
   merge: readonly string[];
-  /** Per upload, the version whose rows stay (undefined: none): rows of its other versions leave the state. */
-  retire: ReadonlyMap<string, string | undefined>;
+  /**
+   * Uploads whose rows in the state must come from a version that still has curated objects: rows of
+   * any other version (deleted, replaced, superseded) leave, falling back to earlier rows.
+   */
+  follow: readonly string[];
 }
 
 /**
@@ -400,8 +403,14 @@ export interface CurrentChanges {
  * read once, gets every incoming row that is later than the one it holds, and is written once. Rows of
  * retired versions found on the way fall back to their facility's previous latest row, which needs the
  * history and so a second pass over just the shards affected (rare: a delete or a replaced upload).
- * A curated object that cannot be read costs only its own upload: the others are merged, and it is
- * named in `unreadable` for its upload to be retried.
+ *
+ * Which versions are retired is read from `curated/` here, after the batch's objects were read, not
+ * decided when each upload was ingested: another batch may have replaced an upload since (a corrected
+ * file uploaded while this batch was busy with others), and its newer rows must not be retired by a
+ * batch that saw the older version.
+ *
+ * A curated object that cannot be read costs only its own upload: the others are merged, its upload is
+ * not followed (its retry will), and it is named in `unreadable` for its upload to be retried.
  */
 export async function reconcileCurrent(output: OutputStore, changes: CurrentChanges, spoolAfterBytes = SPOOL_AFTER_BYTES): Promise<Reconciled> {
   const unreadable = new Map<string, unknown>();
@@ -423,38 +432,70 @@ export async function reconcileCurrent(output: OutputStore, changes: CurrentChan
     await incoming.absorb(own);
   });
   await incoming.seal();
-  const retiring = changes.retire.size > 0;
-  const retired = (e: CurrentEntry) => changes.retire.has(e.sourceKey) && changes.retire.get(e.sourceKey) !== e.sourceVersion;
-  // With uploads retiring, every shard that exists is looked at for their rows, not only those with incoming rows.
+  const owns = (upload: string, key: string) => key.startsWith(derivedPrefix("curated", upload));
+  const follow = changes.follow.filter((u) => ![...unreadable.keys()].some((k) => owns(u, k)));
+  const retired = await retiredVersions(output, follow);
+  // With uploads followed, every shard that exists is looked at for their rows, not only those with incoming rows.
   const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
   const withRows = new Set(incoming.shards());
-  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => withRows.has(s) || (retiring && existing.has(shardKey(s))));
+  const shards = Array.from({ length: CURRENT_SHARDS }, (_, s) => s).filter((s) => withRows.has(s) || (follow.length > 0 && existing.has(shardKey(s))));
   const affected = new Map<number, Set<string>>();
-  let written = await updateShards(output, shards, (shard) => incoming.entries(shard), {
+  // Incoming rows of a version retired since they were read (replaced or deleted meanwhile) stay out too.
+  let written = await updateShards(output, shards, async (shard) => (await incoming.entries(shard)).filter((e) => !retired(e)), {
     existing,
     oneAtATime: incoming.large,
-    heldFor: retiring
-      ? (shard) => {
-          // Found afresh on every attempt: a retry sees the shard as another writer left it.
-          const ids = new Set<string>();
-          affected.set(shard, ids);
-          return (e) => {
-            if (retired(e)) ids.add(e.id);
-            return undefined;
-          };
-        }
-      : undefined,
+    heldFor:
+      follow.length > 0
+        ? (shard) => {
+            // Found afresh on every attempt: a retry sees the shard as another writer left it.
+            const ids = new Set<string>();
+            affected.set(shard, ids);
+            return (e) => {
+              if (retired(e)) ids.add(e.id);
+              return undefined;
+            };
+          }
+        : undefined,
   });
   const ids = new Set([...affected.values()].flatMap((found) => [...found]));
   const shardsAffected = [...affected].filter(([, found]) => found.size > 0).map(([shard]) => shard);
-  if (ids.size > 0) written += await fallBack(output, changes.retire, retired, ids, shardsAffected);
+  if (ids.size > 0) written += await fallBack(output, { follow, retired, ids, shards: shardsAffected, skip: new Set(unreadable.keys()) });
   return { written, unreadable };
+}
+
+/**
+ * Whether a row comes from a version of a followed upload that no longer has curated objects. Each
+ * followed upload's objects are listed once (the role may list `curated/`); every object name of a
+ * version starts with the upload's prefix and `versionPrefix(version)`.
+ */
+async function retiredVersions(output: OutputStore, follow: readonly string[]): Promise<(e: CurrentEntry) => boolean> {
+  const names = new Map<string, string[]>();
+  await mapLimit(follow, OBJECTS_AT_ONCE, async (upload) => {
+    const prefix = derivedPrefix("curated", upload);
+    names.set(
+      upload,
+      (await output.list(prefix)).map((o) => o.key.slice(prefix.length)),
+    );
+  });
+  const kept = new Map<string, boolean>();
+  return (e) => {
+    const curated = names.get(e.sourceKey);
+    if (!curated) return false;
+    const id = `${e.sourceKey}\n${e.sourceVersion}`;
+    let keep = kept.get(id);
+    if (keep === undefined) {
+      const version = versionPrefix(e.sourceVersion);
+      kept.set(id, (keep = curated.some((n) => n.startsWith(version))));
+    }
+    return !keep;
+  };
 }
 
 /**
  * Facilities whose current row came from a retired version fall back to their previous latest row,
  * found in the remaining history. This reads every curated object (cost: the history's size in S3
- * GETs and Lambda time, never in Athena scans); deletes and replaced uploads are rare.
+ * GETs and Lambda time, never in Athena scans); deletes and replaced uploads are rare. Objects this
+ * batch could not read are skipped: their uploads are retried, and merge their rows then.
  *
  * A batch merging a new upload at the same time is kept: shards are rewritten by compare-and-swap and
  * only rows from retired versions are replaced; and an upload curated after the history was read (so
@@ -462,12 +503,9 @@ export async function reconcileCurrent(output: OutputStore, changes: CurrentChan
  */
 async function fallBack(
   output: OutputStore,
-  retire: ReadonlyMap<string, string | undefined>,
-  retired: (e: CurrentEntry) => boolean,
-  ids: Set<string>,
-  shards: number[],
+  p: { follow: readonly string[]; retired: (e: CurrentEntry) => boolean; ids: Set<string>; shards: number[]; skip: Set<string> },
 ): Promise<number> {
-  const historyKeys = async () => (await output.list(OUTPUT_LAYOUT.curated)).map((o) => o.key);
+  const historyKeys = async () => (await output.list(OUTPUT_LAYOUT.curated)).map((o) => o.key).filter((k) => !p.skip.has(k));
   const before = await historyKeys();
   const fallback = new Map<string, CurrentEntry>();
   for (const key of before) {
@@ -475,16 +513,16 @@ async function fallBack(
     if (!stored) continue;
     for await (const line of gzLines(stored.body)) {
       const e = entryOf(line);
-      if (!ids.has(e.id) || retired(e)) continue;
+      if (!p.ids.has(e.id) || p.retired(e)) continue;
       const prev = fallback.get(e.id);
       if (!prev || compareRecency(e, prev) > 0) fallback.set(e.id, e);
     }
   }
-  const written = await updateShards(output, shards, () => Promise.resolve([]), {
-    heldFor: () => (e) => (retired(e) ? (fallback.get(e.id) ?? null) : undefined),
+  const written = await updateShards(output, p.shards, () => Promise.resolve([]), {
+    heldFor: () => (e) => (p.retired(e) ? (fallback.get(e.id) ?? null) : undefined),
   });
   const seen = new Set(before);
-  const late = (await historyKeys()).filter((k) => !seen.has(k) && ![...retire.keys()].some((u) => k.startsWith(derivedPrefix("curated", u))));
+  const late = (await historyKeys()).filter((k) => !seen.has(k) && !p.follow.some((u) => k.startsWith(derivedPrefix("curated", u))));
   return written + (late.length > 0 ? await mergeCurated(output, late) : 0);
 }
 
@@ -498,7 +536,7 @@ export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<stri
 
 /** Merges the rows of curated objects into the current state; throws if one cannot be read. Returns the shards written. */
 async function mergeCurated(output: OutputStore, keys: string[]): Promise<number> {
-  const { written, unreadable } = await reconcileCurrent(output, { merge: keys, retire: new Map() });
+  const { written, unreadable } = await reconcileCurrent(output, { merge: keys, follow: [] });
   for (const error of unreadable.values()) throw error;
   return written;
 }
@@ -506,9 +544,9 @@ async function mergeCurated(output: OutputStore, keys: string[]): Promise<number
 /** Merges the rows of one curated object (just written by an ingest) into the current state. */
 export const mergeCuratedObject = (output: OutputStore, curatedKey: string): Promise<number> => mergeCurated(output, [curatedKey]);
 
-/** Rows of an upload's versions other than `keepVersion` leave the state, falling back to earlier rows. */
-export const revertRemovedVersions = async (output: OutputStore, sourceKey: string, keepVersion: string | undefined): Promise<number> =>
-  (await reconcileCurrent(output, { merge: [], retire: new Map([[sourceKey, keepVersion]]) })).written;
+/** Rows of an upload's versions that no longer have curated objects leave the state, falling back to earlier rows. */
+export const revertRemovedVersions = async (output: OutputStore, sourceKey: string): Promise<number> =>
+  (await reconcileCurrent(output, { merge: [], follow: [sourceKey] })).written;
 
 /**
  * Says that every curated object has been merged at least once. Athena skips files whose names start

@@ -1,0 +1,131 @@
+import { expect } from "chai";
+import { gunzipSync } from "zlib";
+import { processChanges, BatchDeps } from "../../handler/core/batch";
+import { Change } from "../../handler/core/events";
+import { NO_DEADLINE, SILENT_TELEMETRY, SourceObject, SourceStore } from "../../handler/core/ports";
+import { createFacilityValidator } from "../../handler/schema/validator";
+import { derivedPrefix } from "../../handler/core/keys";
+import { MemoryStore } from "../support/memory-store";
+
+const facility = (id: string, name: string) => ({
+  facility_id: id,
+  facility_name: name,
+  location: { address: "1 Main St", city: "Austin", state: "TX", zip: "73301" },
+  employee_count: 10,
+  services: [],
+  labs: [],
+  accreditations: [],
+});
+const ndjson = (rows: object[]) => Buffer.from(rows.map((r) => JSON.stringify(r)).join("\n"));
+
+function state(store: MemoryStore): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, o] of store.objects) {
+    if (!key.startsWith("current/") || !key.endsWith(".ndjson.gz")) continue;
+    for (const line of gunzipSync(o.body).toString().split("\n").filter(Boolean)) {
+      const r = JSON.parse(line) as { facility_id: string; facility_name: string };
+      out[r.facility_id] = r.facility_name;
+    }
+  }
+  return out;
+}
+
+/** A versioned upload bucket in memory; `gate` holds a key's open until released. */
+class VersionedSource implements SourceStore {
+  files = new Map<string, { version: string; time: string; body: Buffer }>();
+  gates = new Map<string, Promise<void>>();
+  onCurrentVersion?: (key: string, version: string | undefined) => void;
+  async open(key: string): Promise<SourceObject | undefined> {
+    await this.gates.get(key);
+    const f = this.files.get(key);
+    if (!f) return undefined;
+    const body = f.body;
+    return {
+      key,
+      version: f.version,
+      lastModified: f.time,
+      // eslint-disable-next-line @typescript-eslint/require-await
+      body: (async function* () {
+        yield body;
+      })(),
+    };
+  }
+  currentVersion(key: string): Promise<string | undefined> {
+    const v = this.files.get(key)?.version;
+    this.onCurrentVersion?.(key, v);
+    return Promise.resolve(v);
+  }
+}
+
+const deps = (source: SourceStore, output: MemoryStore): BatchDeps => ({
+  source,
+  output,
+  engine: { name: "none", run: () => Promise.reject(new Error("no engine")) },
+  validate: createFacilityValidator(),
+  telemetry: SILENT_TELEMETRY,
+  deadline: NO_DEADLINE,
+  reports: [],
+  context: { asOf: "2026-11-30", monthsAhead: 6 },
+  maxRecordBytes: 1 << 20,
+  now: () => new Date("2026-11-30T00:00:00.000Z"),
+  concurrency: 4,
+});
+const created = (key: string, version: string): Change => ({ kind: "created", key, version });
+
+describe("the current state under racing batches and unreadable objects", () => {
+  it("a batch that ingested an upload's version which was replaced before the batch reconciled does not wipe the newer version's rows", async () => {
+    const output = new MemoryStore();
+    const source = new VersionedSource();
+    source.files.set("daily/k.ndjson", { version: "v2", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("F1", "v2 name")]) });
+    source.files.set("daily/slow.ndjson", { version: "s1", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("S1", "slow")]) });
+    let release!: () => void;
+    source.gates.set("daily/slow.ndjson", new Promise<void>((r) => (release = r)));
+    let checked!: () => void;
+    const kChecked = new Promise<void>((r) => (checked = r));
+    source.onCurrentVersion = (key) => key === "daily/k.ndjson" && checked();
+
+    // Batch B: ingests k v2 (fast) and slow.ndjson (held).
+    const b = processChanges([created("daily/k.ndjson", "v2"), created("daily/slow.ndjson", "s1")], deps(source, output));
+    await kChecked;
+    await new Promise((r) => setTimeout(r, 20));
+    // Meanwhile the operator uploads a corrected k (v3); batch A processes it fully.
+    source.onCurrentVersion = undefined;
+    source.files.set("daily/k.ndjson", { version: "v3", time: "2026-11-27T09:00:00.000Z", body: ndjson([facility("F1", "v3 name")]) });
+    const a = await processChanges([created("daily/k.ndjson", "v3")], deps(source, output));
+    expect(a.files.map((f) => f.status)).to.deep.equal(["ingested"]);
+    expect(state(output)).to.deep.equal({ F1: "v3 name" });
+    // Batch B finishes.
+    release();
+    const rb = await b;
+    expect(rb.files.map((f) => f.status)).to.deep.equal(["ingested", "ingested"]);
+    // The curated history holds k v3 only; the state must follow it.
+    expect([...output.objects.keys()].filter((k) => k.startsWith(derivedPrefix("curated", "daily/k.ndjson")))).to.have.length(1);
+    expect(state(output)).to.deep.equal({ F1: "v3 name", S1: "slow" });
+  });
+
+  it("one unreadable curated object of a replaced upload fails only its own upload, not the whole batch", async () => {
+    class FlakyStore extends MemoryStore {
+      broken = new Set<string>();
+      override read(key: string) {
+        if (this.broken.has(key)) return Promise.reject(Object.assign(new Error("InternalError"), { name: "InternalError" }));
+        return super.read(key);
+      }
+    }
+    const output = new FlakyStore();
+    const source = new VersionedSource();
+    source.files.set("daily/k.ndjson", { version: "v1", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("F1", "k v1")]) });
+    await processChanges([created("daily/k.ndjson", "v1")], deps(source, output));
+    expect(state(output)).to.deep.equal({ F1: "k v1" });
+    // k is replaced (v2) and j arrives in the same batch; k's new curated object cannot be read back.
+    source.files.set("daily/k.ndjson", { version: "v2", time: "2026-11-28T08:00:00.000Z", body: ndjson([facility("F1", "k v2")]) });
+    source.files.set("daily/j.ndjson", { version: "j1", time: "2026-11-28T08:00:00.000Z", body: ndjson([facility("J1", "j")]) });
+    const orig = output.putStream.bind(output);
+    output.putStream = async (key, body, ct) => {
+      await orig(key, body, ct);
+      if (key.startsWith(derivedPrefix("curated", "daily/k.ndjson"))) output.broken.add(key);
+    };
+    const res = await processChanges([created("daily/k.ndjson", "v2"), created("daily/j.ndjson", "j1")], deps(source, output));
+    expect(Object.fromEntries(res.files.map((f) => [f.key, f.status]))).to.deep.equal({ "daily/k.ndjson": "failed", "daily/j.ndjson": "ingested" });
+    expect(state(output)).to.include({ J1: "j" });
+  });
+});
