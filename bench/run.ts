@@ -721,7 +721,9 @@ async function benchMemory(reportRows: number, cliBytes: number): Promise<void> 
     );
     return Number(/(\d+)\s*$/.exec(res.trim())?.[1] ?? "0") / 1024;
   };
-  const cli = peakOf([process.execPath, "handler/local/bin.js", input, "--out", out, "--as-of", "2026-11-27", "--json"]);
+  // Exactly what `npm start` runs (its Node flags included), so the figure is the one users get.
+  const start = startCommand();
+  const cli = peakOf([process.execPath, ...start.nodeArgs, start.script, input, "--out", out, "--as-of", "2026-11-27", "--json"]);
   let failure: string;
   try {
     const summary = JSON.parse(readFileSync(stdoutFile, "utf8")) as { exit_code?: number; files?: Array<{ error?: string }>; report_error?: string | null };
@@ -732,8 +734,9 @@ async function benchMemory(reportRows: number, cliBytes: number): Promise<void> 
   if (failure) console.log(`  the CLI run failed: ${failure}`);
   const bare = peakOf([
     process.execPath,
+    ...start.nodeArgs,
     "-e",
-    "require('ts-node').register({transpileOnly:true}); require('./handler/local/cli'); require('@duckdb/node-api')",
+    "require('sucrase/register/ts'); require('./handler/local/cli'); require('@duckdb/node-api')",
   ]);
   record({
     group: "memory",
@@ -747,6 +750,14 @@ async function benchMemory(reportRows: number, cliBytes: number): Promise<void> 
     met: cli <= 512 && !failure,
   });
   await fsp.rm(out, { recursive: true, force: true });
+}
+
+/** The `start` script of package.json: `node [flags] <script>`. */
+function startCommand(): { nodeArgs: string[]; script: string } {
+  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
+  const words = pkg.scripts.start.split(/\s+/);
+  if (words[0] !== "node") throw new Error(`npm start is not "node ...": ${pkg.scripts.start}`);
+  return { nodeArgs: words.slice(1, -1), script: words[words.length - 1] };
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,4 @@
-import { DuckDBConnection, DuckDBInstance, DuckDBResult, DuckDBValue } from "@duckdb/node-api";
+import { DuckDBConnection, DuckDBDataChunk, DuckDBInstance, DuckDBResult, DuckDBValue } from "@duckdb/node-api";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -28,10 +28,12 @@ export interface DuckDbEngine extends QueryEngine {
  * column types projected from the facility schema (the same types the Glue table declares).
  */
 export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = {}): Promise<DuckDbEngine> {
+  const limits = options.memoryLimits ?? MEMORY_LIMITS;
+  let limit = 0;
   const instance = await DuckDBInstance.create(":memory:", {
     // DuckDB takes 80% of the machine's memory by default, and a window over a million facilities held
     // 0.5 GB of it; past this limit it spills to the temporary folder instead.
-    memory_limit: options.memoryLimit ?? "256MB",
+    memory_limit: limits[0],
     temp_directory: options.tempDirectory ?? path.join(os.tmpdir(), `facility-pipeline-duckdb-${process.pid}`),
     // Every report orders its rows itself; without this DuckDB buffers results to keep scan order.
     preserve_insertion_order: "false",
@@ -51,23 +53,33 @@ export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = 
     // its own reader buffers at the same time.
     runsAtOnce: 1,
     async run(request: QueryRequest): Promise<QueryResult> {
-      // A connection per run, each with its own (temporary) view of the files there are now: runs
-      // stream their rows side by side, and none sees another's view.
-      const connection = await instance.connect();
-      open.add(connection);
-      try {
-        await defineTable(connection, curatedDir);
-        const started = Date.now();
-        const result = await connection.stream(request.sql, request.params.map(bind));
-        return {
-          executionId: `local-${++runs}-${request.token.slice(0, 12)}`,
-          columns: result.columnNames(),
-          rows: chunks(result, () => release(connection)),
-          engineMs: Date.now() - started,
-        };
-      } catch (e) {
-        release(connection);
-        throw e;
+      for (;;) {
+        // A connection per run, each with its own (temporary) view of the files there are now: runs
+        // stream their rows side by side, and none sees another's view.
+        const connection = await instance.connect();
+        open.add(connection);
+        try {
+          await defineTable(connection, curatedDir);
+          const started = Date.now();
+          const result = await connection.stream(request.sql, request.params.map(bind));
+          // The first chunk comes after every sort and window has finished: where DuckDB runs out of
+          // memory, if at all, and before any row has been handed on, so running again is safe.
+          const first = await result.fetchChunk();
+          return {
+            executionId: `local-${++runs}-${request.token.slice(0, 12)}`,
+            columns: result.columnNames(),
+            rows: chunks(result, first, () => release(connection)),
+            engineMs: Date.now() - started,
+          };
+        } catch (e) {
+          release(connection);
+          if (!isOutOfMemory(e) || limit + 1 >= limits.length) throw e;
+          // Lean first, more only when a report needs it: the CLI's memory is part of what it promises.
+          limit++;
+          const settings = await instance.connect();
+          await settings.run(`SET memory_limit = '${limits[limit]}'`);
+          settings.closeSync();
+        }
       }
     },
     close() {
@@ -77,20 +89,26 @@ export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = 
   };
 }
 
+/**
+ * DuckDB's memory_limit, lowest first. Past it, operators spill to the temporary folder; a query that
+ * still runs out (some operators cannot spill everything) runs again under the next limit, which then
+ * stays. 128 MB runs the three reports over a million facilities (the CLI peaked at 457-484 MB on a
+ * 300 MB input, against 681 MB with 256 MB; BENCHMARKS.md).
+ */
+export const MEMORY_LIMITS = ["128MB", "256MB", "512MB", "1GB", "2GB"] as const;
+
+const isOutOfMemory = (e: unknown) => e instanceof Error && e.message.startsWith("Out of Memory Error");
+
 export interface DuckDbOptions {
-  /** DuckDB's memory_limit (default 256MB): beyond it, operators spill to `tempDirectory`. */
-  memoryLimit?: string;
+  /** DuckDB's memory_limit, lowest first (default MEMORY_LIMITS). */
+  memoryLimits?: readonly string[];
   tempDirectory?: string;
 }
 
 /** A streamed result as pages of plain values, one DuckDB chunk (2,048 rows) at a time. */
-async function* chunks(result: DuckDBResult, done: () => void): AsyncGenerator<unknown[][]> {
+async function* chunks(result: DuckDBResult, first: DuckDBDataChunk | null, done: () => void): AsyncGenerator<unknown[][]> {
   try {
-    for (;;) {
-      const chunk = await result.fetchChunk();
-      if (!chunk || chunk.rowCount === 0) return;
-      yield chunk.getRows().map((row) => row.map(plain));
-    }
+    for (let chunk = first; chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) yield chunk.getRows().map((row) => row.map(plain));
   } finally {
     done();
   }
