@@ -1,7 +1,7 @@
 import { ReportContext, ReportDefinition } from "../reports/registry";
 import { FacilityValidator } from "../schema/validator";
 import { CurrentChanges, markNewOutput, reconcileCurrent } from "./current-state";
-import { messageOf } from "./errors";
+import { messageOf, retryableError } from "./errors";
 import { Change } from "./events";
 import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
 import { curatedKey, isAcceptedName, quarantineKey } from "./keys";
@@ -49,13 +49,18 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   // Best effort: unmarked, the first report run merges the history once more, which is correct, only slower.
   if (keys.some(isAcceptedName))
     await markNewOutput(deps.output, deps.now).catch((error: unknown) => deps.telemetry.warn("could not mark a new output", { error: messageOf(error) }));
-  let files = await mapLimit(keys, deps.concurrency ?? 4, (key) =>
-    applyChange(
+  // Time kept for the merge and the reports: an upload is not started once less than this is left, so a
+  // batch of large uploads ends with the ones it finished merged and reported, and the rest retried,
+  // instead of timing out with all of them.
+  const reserveMs = Math.max(MIN_RESERVE_MS, RESERVE_SHARE * deps.deadline.remainingMs());
+  let files = await mapLimit(keys, deps.concurrency ?? 4, (key) => {
+    if (deps.deadline.remainingMs() < reserveMs) return Promise.resolve(deferred(key, deps));
+    return applyChange(
       key,
       changes.filter((c) => c.key === key),
       deps,
-    ),
-  );
+    );
+  });
   const changed = files.filter(changesHistory);
   if (changed.length === 0) return { files };
   try {
@@ -90,6 +95,15 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
     deps.telemetry.error("report run failed", { error: messageOf(error) });
     return { files, reports: { ok: false, error } };
   }
+}
+
+/** At least this long, or this share of the invocation's time at its start, is kept for the merge and the reports. */
+const MIN_RESERVE_MS = 60_000;
+const RESERVE_SHARE = 0.25;
+
+function deferred(key: string, deps: BatchDeps): FileOutcome {
+  deps.telemetry.warn("upload not started: the invocation's time is kept for the merge and the reports; retried later", { sourceKey: key });
+  return { key, status: "failed", error: retryableError("not started before the invocation's time ran short (a large batch); retried later") };
 }
 
 type HistoryChange = Extract<FileOutcome, { status: "ingested" | "removed" | "superseded" }>;

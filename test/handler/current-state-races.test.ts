@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { gunzipSync } from "zlib";
 import { processChanges, BatchDeps } from "../../handler/core/batch";
 import { Change } from "../../handler/core/events";
+import { isRetryable } from "../../handler/core/errors";
 import { NO_DEADLINE, SILENT_TELEMETRY, SourceObject, SourceStore } from "../../handler/core/ports";
 import { createFacilityValidator } from "../../handler/schema/validator";
 import { derivedPrefix } from "../../handler/core/keys";
@@ -127,5 +128,25 @@ describe("the current state under racing batches and unreadable objects", () => 
     const res = await processChanges([created("daily/k.ndjson", "v2"), created("daily/j.ndjson", "j1")], deps(source, output));
     expect(Object.fromEntries(res.files.map((f) => [f.key, f.status]))).to.deep.equal({ "daily/k.ndjson": "failed", "daily/j.ndjson": "ingested" });
     expect(state(output)).to.include({ J1: "j" });
+  });
+});
+
+describe("a batch running short of time", () => {
+  it("starts no upload once the time kept for the merge and reports is reached: those it finished are merged, the rest retried", async () => {
+    const output = new MemoryStore();
+    const source = new VersionedSource();
+    for (const n of [1, 2, 3])
+      source.files.set(`daily/${n}.ndjson`, { version: `v${n}`, time: "2026-11-27T08:00:00.000Z", body: ndjson([facility(`F${n}`, `f${n}`)]) });
+    // 300 s at the start; once the first upload's version was checked, 50 s: less than the 75 s kept.
+    let remaining = 300_000;
+    source.onCurrentVersion = () => (remaining = 50_000);
+    const res = await processChanges(
+      [1, 2, 3].map((n) => created(`daily/${n}.ndjson`, `v${n}`)),
+      { ...deps(source, output), concurrency: 1, deadline: { remainingMs: () => remaining } },
+    );
+    expect(res.files.map((f) => `${f.key} ${f.status}`)).to.deep.equal(["daily/1.ndjson ingested", "daily/2.ndjson failed", "daily/3.ndjson failed"]);
+    const deferred = res.files[1];
+    expect(deferred.status === "failed" && isRetryable(deferred.error)).to.equal(true);
+    expect(state(output)).to.deep.equal({ F1: "f1" });
   });
 });
