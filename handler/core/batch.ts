@@ -52,7 +52,8 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   // Time kept for the merge and the reports: an upload is not started once less than this is left, so a
   // batch of large uploads ends with the ones it finished merged and reported, and the rest retried,
   // instead of timing out with all of them.
-  const reserveMs = Math.max(MIN_RESERVE_MS, RESERVE_SHARE * deps.deadline.remainingMs());
+  const budgetMs = deps.deadline.remainingMs();
+  const reserveMs = Math.max(RESERVE_SHARE * budgetMs, Math.min(MIN_RESERVE_MS, budgetMs / 2));
   let files = await mapLimit(keys, deps.concurrency ?? 4, (key) => {
     if (deps.deadline.remainingMs() < reserveMs) return Promise.resolve(deferred(key, deps));
     return applyChange(
@@ -97,7 +98,10 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   }
 }
 
-/** At least this long, or this share of the invocation's time at its start, is kept for the merge and the reports. */
+/**
+ * This share of the invocation's time at its start is kept for the merge and the reports, and at least
+ * a minute (at most half of a short invocation's time, so its first uploads always start).
+ */
 const MIN_RESERVE_MS = 60_000;
 const RESERVE_SHARE = 0.25;
 
