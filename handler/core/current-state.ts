@@ -262,6 +262,7 @@ const MAX_ATTEMPTS = 12;
 const SHARDS_AT_ONCE = CURRENT_SHARDS;
 /** Curated objects read at once. */
 const OBJECTS_AT_ONCE = 4;
+const LISTINGS_AT_ONCE = 16;
 
 type Held = ShardEdit["held"];
 
@@ -470,7 +471,8 @@ export async function reconcileCurrent(output: OutputStore, changes: CurrentChan
  */
 async function retiredVersions(output: OutputStore, follow: readonly string[]): Promise<(e: CurrentEntry) => boolean> {
   const names = new Map<string, string[]>();
-  await mapLimit(follow, OBJECTS_AT_ONCE, async (upload) => {
+  // Listings are small and only round trips: many at once.
+  await mapLimit(follow, LISTINGS_AT_ONCE, async (upload) => {
     const prefix = derivedPrefix("curated", upload);
     names.set(
       upload,
