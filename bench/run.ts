@@ -16,7 +16,7 @@ import { parseArgs } from "util";
 import { createGzip, deflateRawSync, gzipSync } from "zlib";
 import { athenaEngine } from "../handler/aws/athena-engine";
 import { processorFactory } from "../handler/aws/entry";
-import { mergeCuratedObject, revertRemovedVersions } from "../handler/core/current-state";
+import { reconcileCurrent } from "../handler/core/current-state";
 import { ingestObject } from "../handler/core/ingest";
 import { OUTPUT_LAYOUT } from "../handler/core/layout";
 import { duckDbEngine } from "../handler/local/duckdb-engine";
@@ -473,8 +473,8 @@ async function benchHistoryGrowth(days: number, facilities: number): Promise<voi
     );
     const t1 = process.hrtime.bigint();
     if (!result.curatedKey) throw new Error(`day ${day}: nothing curated`);
-    await mergeCuratedObject(store, result.curatedKey);
-    await revertRemovedVersions(store, key);
+    // What a batch does after its ingests: one pass that merges and checks for retired versions.
+    await reconcileCurrent(store, { merge: [result.curatedKey], follow: [key] });
     const t2 = process.hrtime.bigint();
     ingestSeconds += Number(t1 - t0) / 1e9;
     upkeepSeconds += Number(t2 - t1) / 1e9;

@@ -546,10 +546,6 @@ async function mergeCurated(output: OutputStore, keys: string[]): Promise<number
 /** Merges the rows of one curated object (just written by an ingest) into the current state. */
 export const mergeCuratedObject = (output: OutputStore, curatedKey: string): Promise<number> => mergeCurated(output, [curatedKey]);
 
-/** Rows of an upload's versions that no longer have curated objects leave the state, falling back to earlier rows. */
-export const revertRemovedVersions = async (output: OutputStore, sourceKey: string): Promise<number> =>
-  (await reconcileCurrent(output, { merge: [], follow: [sourceKey] })).written;
-
 /**
  * Says that every curated object has been merged at least once. Athena skips files whose names start
  * with `_`, and the local engine reads only `.ndjson.gz` files, so neither takes it for table data.
