@@ -275,7 +275,7 @@ async function updateShards(
   output: OutputStore,
   shards: number[],
   incomingFor: (shard: number) => Promise<CurrentEntry[]>,
-  options: { heldFor?: (shard: number) => Held; oneAtATime?: boolean; existing?: Set<string> } = {},
+  options: { heldFor?: (shard: number) => Held | Promise<Held>; oneAtATime?: boolean; existing?: Set<string> } = {},
 ): Promise<number> {
   // A listing (the role may list current/) says which shards exist: reading one that does not would
   // answer 403, not 404, to a role without an unconditional s3:ListBucket on the bucket.
@@ -288,7 +288,7 @@ async function updateShards(
       if (attempt >= MAX_ATTEMPTS) throw retryableError(`merging into ${key}: ${MAX_ATTEMPTS} concurrent writers in a row`);
       if (attempt > 0 && !known) known = (await output.list(key)).some((o) => o.key === key);
       const stored = known ? await output.read(key) : undefined;
-      const body = await rewriteShard(stored?.body, { incoming, held: options.heldFor?.(shard) });
+      const body = await rewriteShard(stored?.body, { incoming, held: await options.heldFor?.(shard) });
       if (!body) return 0;
       if (await output.putIfUnchanged(key, body, "application/x-ndjson", stored ? stored.tag : null)) return 1;
       // Lost: another writer created or replaced the shard since it was read. Look again.
@@ -322,7 +322,12 @@ class Incoming {
 
   async add(line: string): Promise<void> {
     if (this.writers) return this.spool(shardOf(idOf(line)), line);
-    this.keep(entryOf(line));
+    return this.addEntry(entryOf(line));
+  }
+
+  async addEntry(e: CurrentEntry): Promise<void> {
+    if (this.writers) return this.spool(shardOf(e.id), e.line);
+    this.keep(e);
     if (this.parsedBytes >= this.spoolAfterBytes) await this.startSpooling();
   }
 
@@ -460,7 +465,7 @@ export async function reconcileCurrent(output: OutputStore, changes: CurrentChan
   });
   const ids = new Set([...affected.values()].flatMap((found) => [...found]));
   const shardsAffected = [...affected].filter(([, found]) => found.size > 0).map(([shard]) => shard);
-  if (ids.size > 0) written += await fallBack(output, { follow, retired, ids, shards: shardsAffected, skip: new Set(unreadable.keys()) });
+  if (ids.size > 0) written += await fallBack(output, { follow, retired, ids, shards: shardsAffected, skip: new Set(unreadable.keys()), spoolAfterBytes });
   return { written, unreadable };
 }
 
@@ -505,23 +510,29 @@ async function retiredVersions(output: OutputStore, follow: readonly string[]): 
  */
 async function fallBack(
   output: OutputStore,
-  p: { follow: readonly string[]; retired: (e: CurrentEntry) => boolean; ids: Set<string>; shards: number[]; skip: Set<string> },
+  p: { follow: readonly string[]; retired: (e: CurrentEntry) => boolean; ids: Set<string>; shards: number[]; skip: Set<string>; spoolAfterBytes: number },
 ): Promise<number> {
   const historyKeys = async () => (await output.list(OUTPUT_LAYOUT.curated)).map((o) => o.key).filter((k) => !p.skip.has(k));
   const before = await historyKeys();
-  const fallback = new Map<string, CurrentEntry>();
+  // The later row per affected facility, held like incoming rows (spooled past a size): replacing a
+  // whole snapshot retires every facility, and their fallback rows are a snapshot's worth of text.
+  const fallback = new Incoming(p.spoolAfterBytes);
   for (const key of before) {
     const stored = await output.read(key);
     if (!stored) continue;
     for await (const line of gzLines(stored.body)) {
       const e = entryOf(line);
-      if (!p.ids.has(e.id) || p.retired(e)) continue;
-      const prev = fallback.get(e.id);
-      if (!prev || compareRecency(e, prev) > 0) fallback.set(e.id, e);
+      if (p.ids.has(e.id) && !p.retired(e)) await fallback.addEntry(e);
     }
   }
+  await fallback.seal();
   const written = await updateShards(output, p.shards, () => Promise.resolve([]), {
-    heldFor: () => (e) => (p.retired(e) ? (fallback.get(e.id) ?? null) : undefined),
+    oneAtATime: fallback.large,
+    // One shard's fallback rows in memory at a time.
+    heldFor: async (shard) => {
+      const rows = new Map((await fallback.entries(shard)).map((e) => [e.id, e]));
+      return (e) => (p.retired(e) ? (rows.get(e.id) ?? null) : undefined);
+    },
   });
   const seen = new Set(before);
   const late = (await historyKeys()).filter((k) => !seen.has(k) && !p.follow.some((u) => k.startsWith(derivedPrefix("curated", u))));

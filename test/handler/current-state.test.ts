@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { gunzipSync, gzipSync } from "zlib";
 import { s3OutputStore } from "../../handler/aws/s3-store";
-import { compareText, CURRENT_SHARDS, entryOf, mergeIntoCurrent, RECENCY_ORDER, shardKey, shardOf } from "../../handler/core/current-state";
+import { compareText, CURRENT_SHARDS, entryOf, mergeIntoCurrent, reconcileCurrent, RECENCY_ORDER, shardKey, shardOf } from "../../handler/core/current-state";
+import { curatedKey } from "../../handler/core/keys";
 import { ReportDocument } from "../../handler/core/results";
 import { REPORTS } from "../../handler/reports/registry";
 import { MemoryStore } from "../support/memory-store";
@@ -188,6 +189,27 @@ describe("current state (latest record per facility)", () => {
       await mergeIntoCurrent(spooled, day, 2_000);
     }
     expect(Object.keys(state(parsed))).to.have.length(300);
+    expect(shardBytes(spooled)).to.deep.equal(shardBytes(parsed));
+  });
+
+  it("falls back a whole retired snapshot the same way whether the fallback rows are held parsed or spooled per shard", async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `F${i}`);
+    const day = (d: number) => ids.map((id, i) => row(id, `day ${d}`, { key: `day-${d}.ndjson`, time: `2026-11-2${d}T08:00:00.000Z`, index: i }));
+    const build = async () => {
+      const store = new MemoryStore();
+      for (const d of [1, 2])
+        store.objects.set(curatedKey(`day-${d}.ndjson`, "v1"), { body: gzipSync(`${day(d).join("\n")}\n`), contentType: "application/x-ndjson" });
+      await mergeIntoCurrent(store, [...day(1), ...day(2)]);
+      // day-2 is deleted: its curated object goes, and every facility must fall back to day 1.
+      store.objects.delete(curatedKey("day-2.ndjson", "v1"));
+      return store;
+    };
+    const parsed = await build();
+    await reconcileCurrent(parsed, { merge: [], follow: ["day-2.ndjson"] });
+    const spooled = await build();
+    await reconcileCurrent(spooled, { merge: [], follow: ["day-2.ndjson"] }, 1_000);
+    expect(new Set(Object.values(state(parsed)))).to.deep.equal(new Set(["day 1"]));
+    expect(Object.keys(state(parsed))).to.have.length(200);
     expect(shardBytes(spooled)).to.deep.equal(shardBytes(parsed));
   });
 
