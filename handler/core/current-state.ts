@@ -419,6 +419,13 @@ export interface CurrentChanges {
  * not followed (its retry will), and it is named in `unreadable` for its upload to be retried.
  */
 export async function reconcileCurrent(output: OutputStore, changes: CurrentChanges, spoolAfterBytes = SPOOL_AFTER_BYTES): Promise<Reconciled> {
+  return reconcile(output, changes, spoolAfterBytes, 0);
+}
+
+/** Passes over the shards for changes that keep moving under one batch before it is retried instead. */
+const MAX_ROUNDS = 3;
+
+async function reconcile(output: OutputStore, changes: CurrentChanges, spoolAfterBytes: number, round: number): Promise<Reconciled> {
   const unreadable = new Map<string, unknown>();
   const incoming = new Incoming(spoolAfterBytes);
   // Read a few at a time: each read is a round trip, and each object's rows join as soon as it is read.
@@ -440,7 +447,8 @@ export async function reconcileCurrent(output: OutputStore, changes: CurrentChan
   await incoming.seal();
   const owns = (upload: string, key: string) => key.startsWith(derivedPrefix("curated", upload));
   const follow = changes.follow.filter((u) => ![...unreadable.keys()].some((k) => owns(u, k)));
-  const retired = await retiredVersions(output, follow);
+  const curated = await curatedNames(output, follow);
+  const retired = retiredBy(curated);
   // With uploads followed, every shard that exists is looked at for their rows, not only those with incoming rows.
   const existing = new Set((await output.list(OUTPUT_LAYOUT.current)).map((o) => o.key));
   const withRows = new Set(incoming.shards());
@@ -466,24 +474,40 @@ export async function reconcileCurrent(output: OutputStore, changes: CurrentChan
   const ids = new Set([...affected.values()].flatMap((found) => [...found]));
   const shardsAffected = [...affected].filter(([, found]) => found.size > 0).map(([shard]) => shard);
   if (ids.size > 0) written += await fallBack(output, { follow, retired, ids, shards: shardsAffected, skip: new Set(unreadable.keys()), spoolAfterBytes });
-  return { written, unreadable };
+  // Another batch may have curated or removed a version of a followed upload after the listing above
+  // and reconciled before this pass wrote: then this pass decided from a stale listing (retiring the
+  // newer rows, or keeping rows of a deleted version). Asked again after writing: a change made later
+  // is followed by the batch that made it, whose pass starts after it and so sees this one's writes.
+  const now = await curatedNames(output, follow);
+  const moved = follow.filter((u) => (curated.get(u) ?? []).join("\n") !== (now.get(u) ?? []).join("\n"));
+  if (moved.length === 0) return { written, unreadable };
+  if (round + 1 >= MAX_ROUNDS) throw retryableError(`uploads changed while the current state followed them, ${MAX_ROUNDS} times in a row: ${moved.join(", ")}`);
+  const again = await reconcile(
+    output,
+    { merge: moved.flatMap((u) => (now.get(u) ?? []).map((name) => `${derivedPrefix("curated", u)}${name}`)), follow: moved },
+    spoolAfterBytes,
+    round + 1,
+  );
+  for (const [key, error] of again.unreadable) unreadable.set(key, error);
+  return { written: written + again.written, unreadable };
 }
 
-/**
- * Whether a row comes from a version of a followed upload that no longer has curated objects. Each
- * followed upload's objects are listed once (the role may list `curated/`); every object name of a
- * version starts with the upload's prefix and `versionPrefix(version)`.
- */
-async function retiredVersions(output: OutputStore, follow: readonly string[]): Promise<(e: CurrentEntry) => boolean> {
+/** Each followed upload's curated object names after its prefix, sorted (the role may list `curated/`). */
+async function curatedNames(output: OutputStore, follow: readonly string[]): Promise<Map<string, string[]>> {
   const names = new Map<string, string[]>();
   // Listings are small and only round trips: many at once.
   await mapLimit(follow, LISTINGS_AT_ONCE, async (upload) => {
     const prefix = derivedPrefix("curated", upload);
-    names.set(
-      upload,
-      (await output.list(prefix)).map((o) => o.key.slice(prefix.length)),
-    );
+    names.set(upload, (await output.list(prefix)).map((o) => o.key.slice(prefix.length)).sort());
   });
+  return names;
+}
+
+/**
+ * Whether a row comes from a version of a followed upload that has no curated object left: every
+ * object name of a version starts with the upload's prefix and `versionPrefix(version)`.
+ */
+function retiredBy(names: ReadonlyMap<string, string[]>): (e: CurrentEntry) => boolean {
   const kept = new Map<string, boolean>();
   return (e) => {
     const curated = names.get(e.sourceKey);

@@ -150,3 +150,44 @@ describe("a batch running short of time", () => {
     expect(state(output)).to.deep.equal({ F1: "f1" });
   });
 });
+
+describe("a batch whose listing of an upload's versions goes stale before it writes", () => {
+  /** Batch B lists the upload's curated versions, then waits there while batch A replaces the upload with v3 and reconciles. */
+  async function raced(v2: object[], v3: object[]): Promise<MemoryStore> {
+    const output = new MemoryStore();
+    const source = new VersionedSource();
+    const k = "daily/k.ndjson";
+    source.files.set(k, { version: "v2", time: "2026-11-27T08:00:00.000Z", body: ndjson(v2) });
+    const prefix = derivedPrefix("curated", k);
+    let release!: () => void;
+    let listed!: () => void;
+    const bListed = new Promise<void>((r) => (listed = r));
+    const list = output.list.bind(output);
+    let calls = 0;
+    output.list = async (p: string) => {
+      const res = await list(p);
+      // The first listing of the prefix is ingest's; the second is the reconcile step's.
+      if (p === prefix && ++calls === 2) {
+        listed();
+        await new Promise<void>((r) => (release = r));
+      }
+      return res;
+    };
+    const b = processChanges([created(k, "v2")], deps(source, output));
+    await bListed;
+    source.files.set(k, { version: "v3", time: "2026-11-27T09:00:00.000Z", body: ndjson(v3) });
+    const a = await processChanges([created(k, "v3")], deps(source, output));
+    expect(a.files.map((f) => f.status)).to.deep.equal(["ingested"]);
+    release();
+    await b;
+    return output;
+  }
+
+  it("does not retire the newer version's rows", async () => {
+    expect(state(await raced([facility("F1", "v2 name")], [facility("F1", "v3 name")]))).to.deep.equal({ F1: "v3 name" });
+  });
+
+  it("does not keep rows of the version removed meanwhile", async () => {
+    expect(state(await raced([facility("F1", "v2 name"), facility("F2", "only in v2")], [facility("F1", "v3 name")]))).to.deep.equal({ F1: "v3 name" });
+  });
+});
