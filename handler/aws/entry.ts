@@ -5,7 +5,7 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { processChanges } from "../core/batch";
 import { runReports } from "../core/report-run";
 import { writeSummaryPage } from "../core/summary-page";
-import { isRetryable, messageOf, permanentError } from "../core/errors";
+import { isNotStarted, isRetryable, messageOf, permanentError } from "../core/errors";
 import { Change, parseS3Notification } from "../core/events";
 import { retryDelaySeconds } from "../core/retry-schedule";
 import { REPORTS } from "../reports/registry";
@@ -173,7 +173,12 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
     }
   }
 
-  const changes = [...changesOf.values()].flat();
+  // Messages received most often first: a batch short of time defers the uploads it reaches last, and
+  // never one whose message is on its last receive (deferring it would dead-letter an upload never tried).
+  const receivesOf = new Map(event.Records.map((r) => [r.messageId, Number(r.attributes?.ApproximateReceiveCount ?? "1")]));
+  const ordered = [...changesOf].sort(([a], [b]) => (receivesOf.get(b) ?? 1) - (receivesOf.get(a) ?? 1));
+  const changes = ordered.flatMap(([, list]) => list);
+  const mustStart = new Set(ordered.filter(([id]) => (receivesOf.get(id) ?? 1) >= settings.maxReceiveCount).flatMap(([, list]) => list.map((c) => c.key)));
   if (changes.length > 0) {
     const now = deps.now();
     const result = await processChanges(changes, {
@@ -187,10 +192,12 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
       context: { asOf: now.toISOString().slice(0, 10), monthsAhead: settings.expiringWithinMonths },
       maxRecordBytes: settings.maxRecordBytes,
       now: deps.now,
+      mustStart,
     });
     const failedKeys = new Map(result.files.flatMap((f) => (f.status === "failed" ? [[f.key, f.error] as const] : [])));
     for (const [messageId, list] of changesOf) {
-      const failed = list.find((c) => failedKeys.has(c.key));
+      // A real failure of one of the message's uploads outweighs another's deferral.
+      const failed = list.find((c) => failedKeys.has(c.key) && !isNotStarted(failedKeys.get(c.key))) ?? list.find((c) => failedKeys.has(c.key));
       if (failed) failures.set(messageId, { error: failedKeys.get(failed.key) });
       else if (result.reports && !result.reports.ok) failures.set(messageId, { error: result.reports.error });
     }
@@ -204,10 +211,19 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
   }
 
   const batchItemFailures: SQSBatchResponse["batchItemFailures"] = [];
+  let deferred = 0;
   for (const record of event.Records) {
     const failure = failures.get(record.messageId);
     if (!failure) continue;
     const receives = Number(record.attributes?.ApproximateReceiveCount ?? "1");
+    if (isNotStarted(failure.error)) {
+      // Not a failure: back after a short delay instead of the backoff, and not counted as failed.
+      const delaySeconds = await scheduleRetry(deps, record.receiptHandle, receives, record.messageId, NOT_STARTED_DELAY_SECONDS);
+      telemetry.info("upload message not started; back soon", { messageId: record.messageId, receives, retryInSeconds: delaySeconds ?? null });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+      deferred++;
+      continue;
+    }
     const permanent = !isRetryable(failure.error);
     const reason = messageOf(failure.error);
     if (permanent || receives >= settings.maxReceiveCount) {
@@ -224,10 +240,13 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
     }
     batchItemFailures.push({ itemIdentifier: record.messageId });
   }
-  telemetry.count("MessagesFailed", batchItemFailures.length);
+  telemetry.count("MessagesFailed", batchItemFailures.length - deferred);
   telemetry.flush();
   return { batchItemFailures };
 }
+
+/** A message whose upload the batch did not start comes back after this, not after the backoff. */
+const NOT_STARTED_DELAY_SECONDS = 10;
 
 /**
  * Brings a failed message back after the backoff instead of the queue's visibility timeout (30-60
@@ -235,8 +254,13 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
  * here is what decides when it is received again. Returns the delay, or undefined when it could not be
  * set (the message then waits out the queue's visibility timeout: later, but not lost).
  */
-async function scheduleRetry(deps: ProcessorDeps, receiptHandle: string, receives: number, messageId: string): Promise<number | undefined> {
-  const delaySeconds = retryDelaySeconds(receives);
+async function scheduleRetry(
+  deps: ProcessorDeps,
+  receiptHandle: string,
+  receives: number,
+  messageId: string,
+  delaySeconds = retryDelaySeconds(receives),
+): Promise<number | undefined> {
   try {
     await deps.sqs.send(
       new ChangeMessageVisibilityCommand({

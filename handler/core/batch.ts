@@ -1,7 +1,7 @@
 import { ReportContext, ReportDefinition } from "../reports/registry";
 import { FacilityValidator } from "../schema/validator";
 import { CurrentChanges, markNewOutput, reconcileCurrent } from "./current-state";
-import { messageOf, retryableError } from "./errors";
+import { messageOf, notStartedError } from "./errors";
 import { Change } from "./events";
 import { forgetOtherVersions, ingestObject, IngestResult } from "./ingest";
 import { curatedKey, isAcceptedName, quarantineKey } from "./keys";
@@ -21,6 +21,8 @@ export interface BatchDeps {
   context: ReportContext;
   maxRecordBytes: number;
   now: () => Date;
+  /** Uploads started even when the invocation's time runs short (their messages are on their last receive). */
+  mustStart?: ReadonlySet<string>;
   /** Uploads processed at once. Each streams, so memory grows with this, not with file size. */
   concurrency?: number;
   onProgress?: (key: string, progress: { bytesRead: number; accepted: number; rejected: number }) => void;
@@ -55,7 +57,7 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   const budgetMs = deps.deadline.remainingMs();
   const reserveMs = Math.max(RESERVE_SHARE * budgetMs, Math.min(MIN_RESERVE_MS, budgetMs / 2));
   let files = await mapLimit(keys, deps.concurrency ?? 4, (key) => {
-    if (deps.deadline.remainingMs() < reserveMs) return Promise.resolve(deferred(key, deps));
+    if (deps.deadline.remainingMs() < reserveMs && !deps.mustStart?.has(key)) return Promise.resolve(deferred(key, deps));
     return applyChange(
       key,
       changes.filter((c) => c.key === key),
@@ -107,7 +109,7 @@ const RESERVE_SHARE = 0.25;
 
 function deferred(key: string, deps: BatchDeps): FileOutcome {
   deps.telemetry.warn("upload not started: the invocation's time is kept for the merge and the reports; retried later", { sourceKey: key });
-  return { key, status: "failed", error: retryableError("not started before the invocation's time ran short (a large batch); retried later") };
+  return { key, status: "failed", error: notStartedError("not started before the invocation's time ran short (a large batch); back in a few seconds") };
 }
 
 type HistoryChange = Extract<FileOutcome, { status: "ingested" | "removed" | "superseded" }>;

@@ -9,7 +9,7 @@
  * message inside the Lambda (test/integration/moto.test.ts caught exactly that).
  */
 
-export type FailureKind = "retryable" | "permanent" | "source" | "content";
+export type FailureKind = "retryable" | "permanent" | "source" | "content" | "not-started";
 
 export interface PipelineError extends Error {
   kind: FailureKind;
@@ -22,6 +22,10 @@ function failure(kind: FailureKind, retryable: boolean, name: string, message: s
 
 export const retryableError = (message: string, cause?: unknown) => failure("retryable", true, "RetryableError", message, cause);
 export const permanentError = (message: string, cause?: unknown) => failure("permanent", false, "PermanentError", message, cause);
+
+/** An upload the batch did not start, to keep time for the merge and the reports: back soon, not a failure of the upload. */
+export const notStartedError = (message: string) => failure("not-started", true, "NotStarted", message);
+export const isNotStarted = (e: unknown): e is PipelineError => kindOf(e) === "not-started";
 
 /** Reading the upload itself failed (a dropped connection, S3 503): worth retrying. */
 export const sourceReadError = (cause: unknown) => failure("source", true, "SourceReadError", `reading the upload failed: ${messageOf(cause)}`, cause);

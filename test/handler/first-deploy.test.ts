@@ -338,3 +338,31 @@ describe("an output bucket curated before the current state existed", () => {
     expect(h.twin.authorizer.denied()).to.deep.equal([]);
   });
 });
+
+describe("a batch short of time, at the Lambda entry", () => {
+  let h: ProcessorHarness;
+  beforeEach(() => (h = new ProcessorHarness()));
+  afterEach(() => h.restore());
+
+  it("starts a message on its last receive first, and brings the uploads it did not start back in seconds without counting them as failed", async () => {
+    const big = h.uploadSample("facilities.ndjson", "incoming/big.ndjson");
+    const others = [1, 2, 3].map((n) => h.uploadSample("facilities.ndjson", `incoming/o${n}.ndjson`));
+    const last = sqsRecord(h.uploadSample("sample_data.json", "incoming/last.json").body, h.settings.maxReceiveCount);
+    // Reading the big upload takes 240 s of the 300 s budget: less than the time kept for the merge and reports is left.
+    h.s3.beforeNext(
+      "GetObject",
+      () => {
+        h.clock += 240_000;
+        return Promise.resolve();
+      },
+      "incoming/big.ndjson",
+    );
+    const res = await h.invoke([big, ...others, last]);
+    // Four start at once, the message on its last receive among them; the fifth is not started.
+    expect(res.batchItemFailures).to.deep.equal([{ itemIdentifier: others[2].messageId }]);
+    expect(h.deadLetters).to.deep.equal([]);
+    expect(h.twin.sqs.visibility.map((v) => v.VisibilityTimeout)).to.deep.equal([10]);
+    expect(h.telemetry.metrics.filter((m) => m.name === "MessagesFailed")).to.deep.equal([{ name: "MessagesFailed", value: 0 }]);
+    expect(latest(h, "facility-metrics").results.length).to.be.above(0);
+  });
+});
