@@ -27,6 +27,8 @@ export interface DuckDbEngine extends QueryEngine {
  * Runs the report SQL on DuckDB over the curated gzip NDJSON files of a local folder, read with the
  * column types projected from the facility schema (the same types the Glue table declares).
  */
+let instances = 0;
+
 export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = {}): Promise<DuckDbEngine> {
   const limits = options.memoryLimits ?? MEMORY_LIMITS;
   let limit = 0;
@@ -34,7 +36,9 @@ export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = 
     // DuckDB takes 80% of the machine's memory by default, and a window over a million facilities held
     // 0.5 GB of it; past this limit it spills to the temporary folder instead.
     memory_limit: limits[0],
-    temp_directory: options.tempDirectory ?? path.join(os.tmpdir(), `facility-pipeline-duckdb-${process.pid}`),
+    // One folder per instance: DuckDB names its spill files per instance and removes the folder it made
+    // on close, so instances of one process (the Athena twin makes one per query) must not share it.
+    temp_directory: options.tempDirectory ?? path.join(os.tmpdir(), `facility-pipeline-duckdb-${process.pid}-${++instances}`),
     // Every report orders its rows itself; without this DuckDB buffers results to keep scan order.
     preserve_insertion_order: "false",
   });
