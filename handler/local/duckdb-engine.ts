@@ -36,8 +36,8 @@ export async function duckDbEngine(curatedDir: string, options: DuckDbOptions = 
     // DuckDB takes 80% of the machine's memory by default, and a window over a million facilities held
     // 0.5 GB of it; past this limit it spills to the temporary folder instead.
     memory_limit: limits[0],
-    // One folder per instance: DuckDB names its spill files per instance and removes the folder it made
-    // on close, so instances of one process (the Athena twin makes one per query) must not share it.
+    // One folder per instance, so instances in one process (the Athena twin makes one per query) never
+    // meet in each other's spill files.
     temp_directory: options.tempDirectory ?? path.join(os.tmpdir(), `facility-pipeline-duckdb-${process.pid}-${++instances}`),
     // Every report orders its rows itself; without this DuckDB buffers results to keep scan order.
     preserve_insertion_order: "false",
