@@ -99,14 +99,14 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     "batchSize",
     "integer",
     50,
-    "Upload events per processor invocation (one report run per batch). 50 with maxConcurrency 4: on the time-to-report model a burst of 1,000 uploads reaches its reports at p95 53 s against the original design's 148 s, with 60 report queries instead of 3,000 (10 x 2 took 248 s); lower it when single uploads are large (hundreds of MB), so a batch stays well inside lambdaTimeoutSeconds.",
+    "Upload events per processor invocation (one report run per batch). 50 with maxConcurrency 4: on the time-to-report model a burst of 1,000 uploads reaches its reports at p95 55 s against the original design's 148 s, with 60 report queries instead of 3,000 (10 x 2 took 248 s); lower it when single uploads are large (hundreds of MB), so a batch stays well inside lambdaTimeoutSeconds.",
     between(1, 10000),
   ),
   spec(
     "batchWindowSeconds",
     "integer",
     2,
-    "Seconds the queue gathers events before invoking the processor. 2: on the time-to-report model a lone upload then reaches its reports sooner than the original design (7.5 s vs 8.2 s p50; 5 s gives 10.5 s), and a burst still forms full batches (0 s splits it into more queries); see BENCHMARKS.md.",
+    "Seconds the queue gathers events before invoking the processor. 2: on the time-to-report model a lone upload then reaches its reports sooner than the original design (7.7 s vs 8.2 s p50; 5 s gives 10.7 s), and a burst still forms full batches (0 s splits it into more queries); see BENCHMARKS.md.",
     between(0, 300),
   ),
   spec(
