@@ -99,7 +99,7 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     "batchSize",
     "integer",
     50,
-    "Upload events per processor invocation (one report run per batch). 50 with maxConcurrency 4: on the time-to-report model a burst of 1,000 uploads reaches its reports at p95 55 s against the original design's 148 s, with 60 report queries instead of 3,000 (10 x 2 took 248 s); lower it when single uploads are large (hundreds of MB), so a batch stays well inside lambdaTimeoutSeconds.",
+    "Upload events per processor invocation (one report run per batch). 50 with maxConcurrency 4: on the time-to-report model a burst of 1,000 uploads reaches its reports at p95 55 s against the original design's 148 s, with 60 report queries instead of 3,000 (10 x 2 took 259 s); lower it when single uploads are large (hundreds of MB), so a batch stays well inside lambdaTimeoutSeconds.",
     between(1, 10000),
   ),
   spec(

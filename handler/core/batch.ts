@@ -68,10 +68,11 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   if (changed.length === 0) return { files };
   try {
     // The current state follows the whole batch's changes in one pass over its shards, before the reports run.
-    const { unreadable } = await reconcileCurrent(deps.output, currentChanges(changed));
-    // An upload whose curated rows could not be read back is retried alone; the others are reported.
+    const { unsettled } = await reconcileCurrent(deps.output, currentChanges(changed));
+    // An upload the state could not follow yet (its curated rows unreadable, or its versions moving) is
+    // retried alone; the others are reported.
     files = files.map((f): FileOutcome => {
-      const error = f.status === "ingested" && f.result.curatedKey !== undefined ? unreadable.get(f.result.curatedKey) : undefined;
+      const error = changesHistory(f) && unsettled.has(f.key) ? (unsettled.get(f.key) ?? new Error("not followed")) : undefined;
       if (error === undefined) return f;
       deps.telemetry.error("upload failed", { sourceKey: f.key, error: messageOf(error) });
       return { key: f.key, status: "failed", error };

@@ -391,6 +391,12 @@ export interface Reconciled {
   written: number;
   /** Curated objects that could not be read, with the error: their rows were not merged. */
   unreadable: Map<string, unknown>;
+  /**
+   * Followed uploads the state may not follow yet, with the reason: one of their curated objects could
+   * not be read, or their versions kept changing while they were followed. Each is to be retried; the
+   * rest of the batch is in the state.
+   */
+  unsettled: Map<string, unknown>;
 }
 
 /** What a batch changed in the curated history, to be followed by the current state. */
@@ -480,8 +486,16 @@ async function reconcile(output: OutputStore, changes: CurrentChanges, spoolAfte
   // is followed by the batch that made it, whose pass starts after it and so sees this one's writes.
   const now = await curatedNames(output, follow);
   const moved = follow.filter((u) => (curated.get(u) ?? []).join("\n") !== (now.get(u) ?? []).join("\n"));
-  if (moved.length === 0) return { written, unreadable };
-  if (round + 1 >= MAX_ROUNDS) throw retryableError(`uploads changed while the current state followed them, ${MAX_ROUNDS} times in a row: ${moved.join(", ")}`);
+  const unsettled = new Map<string, unknown>(
+    changes.follow.filter((u) => !follow.includes(u)).map((u) => [u, [...unreadable].find(([k]) => owns(u, k))?.[1]] as const),
+  );
+  if (moved.length === 0) return { written, unreadable, unsettled };
+  if (round + 1 >= MAX_ROUNDS) {
+    // Only these uploads are retried: the others of the batch are followed, and their reports can run.
+    const error = retryableError(`the upload's versions changed while the current state followed them, ${MAX_ROUNDS} times in a row`);
+    for (const u of moved) unsettled.set(u, error);
+    return { written, unreadable, unsettled };
+  }
   const again = await reconcile(
     output,
     { merge: moved.flatMap((u) => (now.get(u) ?? []).map((name) => `${derivedPrefix("curated", u)}${name}`)), follow: moved },
@@ -489,7 +503,8 @@ async function reconcile(output: OutputStore, changes: CurrentChanges, spoolAfte
     round + 1,
   );
   for (const [key, error] of again.unreadable) unreadable.set(key, error);
-  return { written: written + again.written, unreadable };
+  for (const [upload, error] of again.unsettled) unsettled.set(upload, error);
+  return { written: written + again.written, unreadable, unsettled };
 }
 
 /** Each followed upload's curated object names after its prefix, sorted (the role may list `curated/`). */
@@ -573,8 +588,8 @@ export async function mergeIntoCurrent(output: OutputStore, lines: Iterable<stri
 
 /** Merges the rows of curated objects into the current state; throws if one cannot be read. Returns the shards written. */
 async function mergeCurated(output: OutputStore, keys: string[]): Promise<number> {
-  const { written, unreadable } = await reconcileCurrent(output, { merge: keys, follow: [] });
-  for (const error of unreadable.values()) throw error;
+  const { written, unreadable, unsettled } = await reconcileCurrent(output, { merge: keys, follow: [] });
+  for (const error of [...unreadable.values(), ...unsettled.values()]) throw error;
   return written;
 }
 

@@ -191,3 +191,76 @@ describe("a batch whose listing of an upload's versions goes stale before it wri
     expect(state(await raced([facility("F1", "v2 name"), facility("F2", "only in v2")], [facility("F1", "v3 name")]))).to.deep.equal({ F1: "v3 name" });
   });
 });
+
+describe("a stale listing followed up in a second round whose read fails", () => {
+  it("retries the upload instead of reporting it ingested with its newer rows retired", async () => {
+    const output = new MemoryStore();
+    const source = new VersionedSource();
+    const k = "daily/k.ndjson";
+    source.files.set(k, { version: "v2", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("F1", "v2 name")]) });
+    const prefix = derivedPrefix("curated", k);
+    let release!: () => void;
+    let listed!: () => void;
+    const bListed = new Promise<void>((r) => (listed = r));
+    const list = output.list.bind(output);
+    let calls = 0;
+    output.list = async (p: string) => {
+      const res = await list(p);
+      if (p === prefix && ++calls === 2) {
+        listed();
+        await new Promise<void>((r) => (release = r));
+      }
+      return res;
+    };
+    const b = processChanges([created(k, "v2")], deps(source, output));
+    await bListed;
+    source.files.set(k, { version: "v3", time: "2026-11-27T09:00:00.000Z", body: ndjson([facility("F1", "v3 name")]) });
+    const a = await processChanges([created(k, "v3")], deps(source, output));
+    expect(a.files.map((f) => f.status)).to.deep.equal(["ingested"]);
+    expect(state(output)).to.deep.equal({ F1: "v3 name" });
+    // From now on, the first read of v3's curated object fails (a transient S3 error).
+    const read = output.read.bind(output);
+    let failed = false;
+    let reads = 0;
+    output.read = async (key: string) => {
+      // The first read of v3's object is the fallback's history read; the second is round 2's merge.
+      if (!failed && key.startsWith(prefix) && output.objects.has(key) && ++reads === 2) {
+        failed = true;
+        throw new Error("transient 503");
+      }
+      return read(key);
+    };
+    release();
+    const rb = await b;
+    expect(failed).to.equal(true);
+    // The state is not followed yet, so the upload is retried; its retry brings v3's rows back.
+    expect(rb.files.map((f) => f.status)).to.deep.equal(["failed"]);
+    const retried = await processChanges([created(k, "v3")], deps(source, output));
+    expect(retried.files.map((f) => f.status)).to.deep.equal(["ingested"]);
+    expect(state(output)).to.deep.equal({ F1: "v3 name" });
+  });
+});
+
+describe("an upload whose versions keep moving while the batch follows it", () => {
+  it("is retried alone: an unrelated upload of the same batch is merged", async () => {
+    const output = new MemoryStore();
+    const source = new VersionedSource();
+    const hot = "daily/hot.ndjson";
+    const other = "daily/other.ndjson";
+    source.files.set(hot, { version: "v1", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("F1", "hot")]) });
+    source.files.set(other, { version: "o1", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("F2", "other")]) });
+    const prefix = derivedPrefix("curated", hot);
+    const list = output.list.bind(output);
+    let n = 0;
+    output.list = async (p: string) => {
+      const res = await list(p);
+      // Another writer curates a new version of the hot upload after every listing of it (a sync job rewriting it).
+      if (p === prefix) output.objects.set(`${prefix}zz${++n}.ndjson.gz`, output.objects.get(res[0]?.key ?? "") ?? { body: Buffer.alloc(0), contentType: "x" });
+      return res;
+    };
+    const r = await processChanges([created(hot, "v1"), created(other, "o1")], deps(source, output));
+    expect(r.files.find((f) => f.key === other)?.status).to.equal("ingested");
+    expect(r.files.find((f) => f.key === hot)?.status).to.equal("failed");
+    expect(state(output)).to.include({ F2: "other" });
+  });
+});
