@@ -146,6 +146,14 @@ export function processorPolicy(a: ProcessorScope): IdentityPolicy {
       Resource: a.queueArn,
     },
     {
+      // An upload a batch did not start (its time ran short) goes back as a fresh message, so waiting
+      // its turn uses none of the upload's retries.
+      Sid: "RequeueNotStarted",
+      Effect: "Allow",
+      Action: "sqs:SendMessage",
+      Resource: a.queueArn,
+    },
+    {
       Sid: "DeadLetterWithReason",
       Effect: "Allow",
       Action: "sqs:SendMessage",

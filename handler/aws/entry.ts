@@ -1,7 +1,7 @@
 import { AthenaClient } from "@aws-sdk/client-athena";
 import { S3Client } from "@aws-sdk/client-s3";
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { processChanges } from "../core/batch";
 import { runReports } from "../core/report-run";
 import { writeSummaryPage } from "../core/summary-page";
@@ -173,12 +173,11 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
     }
   }
 
-  // Messages received most often first: a batch short of time defers the uploads it reaches last, and
-  // never one whose message is on its last receive (deferring it would dead-letter an upload never tried).
-  const receivesOf = new Map(event.Records.map((r) => [r.messageId, Number(r.attributes?.ApproximateReceiveCount ?? "1")]));
-  const ordered = [...changesOf].sort(([a], [b]) => (receivesOf.get(b) ?? 1) - (receivesOf.get(a) ?? 1));
+  // Messages tried most often, then those put back most often, first: a batch short of time leaves the
+  // uploads it reaches last for later, so none waits behind newer ones twice.
+  const rank = new Map(event.Records.map((r) => [r.messageId, Number(r.attributes?.ApproximateReceiveCount ?? "1") * 1000 + deferralsOf(r)]));
+  const ordered = [...changesOf].sort(([a], [b]) => (rank.get(b) ?? 0) - (rank.get(a) ?? 0));
   const changes = ordered.flatMap(([, list]) => list);
-  const mustStart = new Set(ordered.filter(([id]) => (receivesOf.get(id) ?? 1) >= settings.maxReceiveCount).flatMap(([, list]) => list.map((c) => c.key)));
   if (changes.length > 0) {
     const now = deps.now();
     const result = await processChanges(changes, {
@@ -192,7 +191,6 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
       context: { asOf: now.toISOString().slice(0, 10), monthsAhead: settings.expiringWithinMonths },
       maxRecordBytes: settings.maxRecordBytes,
       now: deps.now,
-      mustStart,
     });
     const failedKeys = new Map(result.files.flatMap((f) => (f.status === "failed" ? [[f.key, f.error] as const] : [])));
     for (const [messageId, list] of changesOf) {
@@ -217,11 +215,13 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
     if (!failure) continue;
     const receives = Number(record.attributes?.ApproximateReceiveCount ?? "1");
     if (isNotStarted(failure.error)) {
-      // Not a failure: back after a short delay instead of the backoff, and not counted as failed.
+      // Not a failure of the upload: put back as a new message (its receives, and so its retries, stay
+      // unused) after a short delay, and not counted as failed.
+      if (await requeue(deps, record)) continue;
+      deferred++;
       const delaySeconds = await scheduleRetry(deps, record.receiptHandle, receives, record.messageId, NOT_STARTED_DELAY_SECONDS);
       telemetry.info("upload message not started; back soon", { messageId: record.messageId, receives, retryInSeconds: delaySeconds ?? null });
       batchItemFailures.push({ itemIdentifier: record.messageId });
-      deferred++;
       continue;
     }
     const permanent = !isRetryable(failure.error);
@@ -247,6 +247,33 @@ export async function handleUploadBatch(event: SQSEvent, context: InvocationCont
 
 /** A message whose upload the batch did not start comes back after this, not after the backoff. */
 const NOT_STARTED_DELAY_SECONDS = 10;
+
+const DEFERRALS = "deferrals";
+const deferralsOf = (record: SQSRecord) => Number(record.messageAttributes?.[DEFERRALS]?.stringValue ?? "0") || 0;
+
+/**
+ * Puts a message whose upload was not started back on the queue as a new message, counting how often
+ * (the next batch starts it before others), and acknowledges the original. False when it could not be
+ * sent: the message then comes back through its visibility instead, using one receive.
+ */
+async function requeue(deps: ProcessorDeps, record: SQSRecord): Promise<boolean> {
+  const deferrals = deferralsOf(record) + 1;
+  try {
+    await deps.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: deps.settings.uploadQueueUrl,
+        MessageBody: record.body,
+        DelaySeconds: NOT_STARTED_DELAY_SECONDS,
+        MessageAttributes: { [DEFERRALS]: { DataType: "Number", StringValue: String(deferrals) } },
+      }),
+    );
+    deps.telemetry.info("upload message not started; put back", { messageId: record.messageId, deferrals, backInSeconds: NOT_STARTED_DELAY_SECONDS });
+    return true;
+  } catch (e) {
+    deps.telemetry.warn("could not put a message back; it returns through its visibility", { messageId: record.messageId, error: messageOf(e) });
+    return false;
+  }
+}
 
 /**
  * Brings a failed message back after the backoff instead of the queue's visibility timeout (30-60

@@ -21,8 +21,6 @@ export interface BatchDeps {
   context: ReportContext;
   maxRecordBytes: number;
   now: () => Date;
-  /** Uploads started even when the invocation's time runs short (their messages are on their last receive). */
-  mustStart?: ReadonlySet<string>;
   /** Uploads processed at once. Each streams, so memory grows with this, not with file size. */
   concurrency?: number;
   onProgress?: (key: string, progress: { bytesRead: number; accepted: number; rejected: number }) => void;
@@ -57,7 +55,7 @@ export async function processChanges(changes: Change[], deps: BatchDeps): Promis
   const budgetMs = deps.deadline.remainingMs();
   const reserveMs = Math.max(RESERVE_SHARE * budgetMs, Math.min(MIN_RESERVE_MS, budgetMs / 2));
   let files = await mapLimit(keys, deps.concurrency ?? 4, (key) => {
-    if (deps.deadline.remainingMs() < reserveMs && !deps.mustStart?.has(key)) return Promise.resolve(deferred(key, deps));
+    if (deps.deadline.remainingMs() < reserveMs) return Promise.resolve(deferred(key, deps));
     return applyChange(
       key,
       changes.filter((c) => c.key === key),

@@ -3,6 +3,7 @@ import { gunzipSync } from "zlib";
 import { ReportDocument } from "../../handler/core/results";
 import { retryDelaySeconds } from "../../handler/core/retry-schedule";
 import { IdentityPolicy, processorPolicy } from "../../infra/processor-policy";
+import type { SQSRecord } from "aws-lambda";
 import { OUTPUT, ProcessorHarness, RAW, s3EventBody, sqsRecord } from "../support/processor-harness";
 import { CUTOFF_REASON, s3Error, twinScope } from "../support/twin";
 
@@ -344,11 +345,8 @@ describe("a batch short of time, at the Lambda entry", () => {
   beforeEach(() => (h = new ProcessorHarness()));
   afterEach(() => h.restore());
 
-  it("starts a message on its last receive first, and brings the uploads it did not start back in seconds without counting them as failed", async () => {
-    const big = h.uploadSample("facilities.ndjson", "incoming/big.ndjson");
-    const others = [1, 2, 3].map((n) => h.uploadSample("facilities.ndjson", `incoming/o${n}.ndjson`));
-    const last = sqsRecord(h.uploadSample("sample_data.json", "incoming/last.json").body, h.settings.maxReceiveCount);
-    // Reading the big upload takes 240 s of the 300 s budget: less than the time kept for the merge and reports is left.
+  /** Four uploads start at once; reading the first takes 240 s of the 300 s budget, so a fifth is not started. */
+  function slowFirstRead(): void {
     h.s3.beforeNext(
       "GetObject",
       () => {
@@ -357,12 +355,37 @@ describe("a batch short of time, at the Lambda entry", () => {
       },
       "incoming/big.ndjson",
     );
+  }
+  const deferred = (record: SQSRecord, deferrals: number): SQSRecord => ({
+    ...record,
+    messageAttributes: { deferrals: { dataType: "Number", stringValue: String(deferrals), stringListValues: [], binaryListValues: [] } },
+  });
+
+  it("puts the upload it did not start back as a new message (no receive used, nothing counted as failed), even on its message's last receive", async () => {
+    const big = h.uploadSample("facilities.ndjson", "incoming/big.ndjson");
+    const others = [1, 2, 3].map((n) => h.uploadSample("facilities.ndjson", `incoming/o${n}.ndjson`));
+    const last = sqsRecord(h.uploadSample("sample_data.json", "incoming/last.json").body, h.settings.maxReceiveCount);
+    slowFirstRead();
     const res = await h.invoke([big, ...others, last]);
-    // Four start at once, the message on its last receive among them; the fifth is not started.
-    expect(res.batchItemFailures).to.deep.equal([{ itemIdentifier: others[2].messageId }]);
+    // The message tried most often goes first; of the rest, the last in line is not started.
+    expect(res.batchItemFailures).to.deep.equal([]);
     expect(h.deadLetters).to.deep.equal([]);
-    expect(h.twin.sqs.visibility.map((v) => v.VisibilityTimeout)).to.deep.equal([10]);
+    const requeued = h.twin.sqs.sent.filter((m) => m.QueueUrl === h.settings.uploadQueueUrl);
+    expect(requeued.map((m) => [m.MessageBody, m.DelaySeconds, m.MessageAttributes?.deferrals?.StringValue])).to.deep.equal([[others[2].body, 10, "1"]]);
+    expect(h.twin.sqs.visibility).to.deep.equal([]);
     expect(h.telemetry.metrics.filter((m) => m.name === "MessagesFailed")).to.deep.equal([{ name: "MessagesFailed", value: 0 }]);
-    expect(latest(h, "facility-metrics").results.length).to.be.above(0);
+    expect(h.twin.authorizer.denied()).to.deep.equal([]);
+  });
+
+  it("starts a message that was put back before the others, and falls back to a 10 s visibility when it cannot put one back", async () => {
+    const big = h.uploadSample("facilities.ndjson", "incoming/big.ndjson");
+    const others = [1, 2, 3].map((n) => h.uploadSample("facilities.ndjson", `incoming/o${n}.ndjson`));
+    const putBack = deferred(h.uploadSample("sample_data.json", "incoming/back.json"), 2);
+    slowFirstRead();
+    h.twin.sqs.failSends = 1;
+    const res = await h.invoke([big, ...others, putBack]);
+    expect(res.batchItemFailures).to.deep.equal([{ itemIdentifier: others[2].messageId }]);
+    expect(h.twin.sqs.visibility.map((v) => v.VisibilityTimeout)).to.deep.equal([10]);
+    expect(h.deadLetters).to.deep.equal([]);
   });
 });

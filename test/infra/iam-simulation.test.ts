@@ -96,6 +96,7 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "receive upload events", ...processor("sqs:ReceiveMessage", () => queue) },
     { why: "delete handled events", ...processor("sqs:DeleteMessage", () => queue) },
     { why: "dead-letter with a reason", ...processor("sqs:SendMessage", () => dlq) },
+    { why: "requeue an upload the batch did not start", ...processor("sqs:SendMessage", () => queue) },
     {
       why: "write its logs",
       ...processor(
@@ -126,7 +127,6 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
     { why: "decrypt with another key", ...processor("kms:Decrypt", () => `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-0000-0000-000000000000`) },
     { why: "receive from another queue", ...processor("sqs:ReceiveMessage", () => `arn:aws:sqs:${REGION}:${ACCOUNT}:other`) },
     { why: "purge the dead letters", ...processor("sqs:PurgeQueue", () => dlq) },
-    { why: "send to the uploads queue", ...processor("sqs:SendMessage", () => queue) },
     { why: "pass roles", ...processor("iam:PassRole", () => `arn:aws:iam::${ACCOUNT}:role/admin`) },
   ];
 
