@@ -128,9 +128,10 @@ describe("integration: the serialized processor against S3 and SQS served by mot
       "AccessDenied",
     );
     const mySqs = sqsAs(processor);
-    expect(await errorOf(mySqs.send(new SendMessageCommand({ QueueUrl: uploadsUrl, MessageBody: "forged" }))), "send to the uploads queue").to.equal(
-      "HTTP 403",
-    );
+    expect(await errorOf(mySqs.send(new PurgeQueueCommand({ QueueUrl: uploadsUrl }))), "purge the uploads queue").to.equal("HTTP 403");
+    // Granted (RequeueNotStarted): an upload a batch did not start goes back as a new message.
+    expect(await errorOf(mySqs.send(new SendMessageCommand({ QueueUrl: uploadsUrl, MessageBody: "probe" })))).to.equal("no error");
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: uploadsUrl }));
     // Granted (DeadLetterWithReason); drained again so the dead-letter test below starts from empty.
     expect(await errorOf(mySqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: "probe" })))).to.equal("no error");
     await sqs.send(new PurgeQueueCommand({ QueueUrl: dlqUrl }));
