@@ -151,90 +151,68 @@ describe("a batch running short of time", () => {
   });
 });
 
-describe("a batch whose listing of an upload's versions goes stale before it writes", () => {
-  /** Batch B lists the upload's curated versions, then waits there while batch A replaces the upload with v3 and reconciles. */
-  async function raced(v2: object[], v3: object[]): Promise<MemoryStore> {
-    const output = new MemoryStore();
-    const source = new VersionedSource();
-    const k = "daily/k.ndjson";
-    source.files.set(k, { version: "v2", time: "2026-11-27T08:00:00.000Z", body: ndjson(v2) });
-    const prefix = derivedPrefix("curated", k);
-    let release!: () => void;
-    let listed!: () => void;
-    const bListed = new Promise<void>((r) => (listed = r));
-    const list = output.list.bind(output);
-    let calls = 0;
-    output.list = async (p: string) => {
-      const res = await list(p);
-      // The first listing of the prefix is ingest's; the second is the reconcile step's.
-      if (p === prefix && ++calls === 2) {
-        listed();
-        await new Promise<void>((r) => (release = r));
-      }
-      return res;
-    };
-    const b = processChanges([created(k, "v2")], deps(source, output));
-    await bListed;
-    source.files.set(k, { version: "v3", time: "2026-11-27T09:00:00.000Z", body: ndjson(v3) });
-    const a = await processChanges([created(k, "v3")], deps(source, output));
-    expect(a.files.map((f) => f.status)).to.deep.equal(["ingested"]);
-    release();
-    await b;
-    return output;
-  }
+/**
+ * Batch B ingests k v2, lists k's curated versions, then waits there while batch A replaces k with v3
+ * and reconciles; `meanwhile` runs before B goes on.
+ */
+async function raced(v2: object[], v3: object[], meanwhile: (output: MemoryStore) => void = () => undefined) {
+  const output = new MemoryStore();
+  const source = new VersionedSource();
+  const k = "daily/k.ndjson";
+  source.files.set(k, { version: "v2", time: "2026-11-27T08:00:00.000Z", body: ndjson(v2) });
+  const prefix = derivedPrefix("curated", k);
+  let release!: () => void;
+  let listed!: () => void;
+  const bListed = new Promise<void>((r) => (listed = r));
+  const list = output.list.bind(output);
+  let calls = 0;
+  output.list = async (p: string) => {
+    const res = await list(p);
+    // The first listing of the prefix is ingest's; the second is the reconcile step's.
+    if (p === prefix && ++calls === 2) {
+      listed();
+      await new Promise<void>((r) => (release = r));
+    }
+    return res;
+  };
+  const b = processChanges([created(k, "v2")], deps(source, output));
+  await bListed;
+  source.files.set(k, { version: "v3", time: "2026-11-27T09:00:00.000Z", body: ndjson(v3) });
+  const a = await processChanges([created(k, "v3")], deps(source, output));
+  expect(a.files.map((f) => f.status)).to.deep.equal(["ingested"]);
+  meanwhile(output);
+  release();
+  return { output, source, k, prefix, b: await b };
+}
 
+describe("a batch whose listing of an upload's versions goes stale before it writes", () => {
   it("does not retire the newer version's rows", async () => {
-    expect(state(await raced([facility("F1", "v2 name")], [facility("F1", "v3 name")]))).to.deep.equal({ F1: "v3 name" });
+    expect(state((await raced([facility("F1", "v2 name")], [facility("F1", "v3 name")])).output)).to.deep.equal({ F1: "v3 name" });
   });
 
   it("does not keep rows of the version removed meanwhile", async () => {
-    expect(state(await raced([facility("F1", "v2 name"), facility("F2", "only in v2")], [facility("F1", "v3 name")]))).to.deep.equal({ F1: "v3 name" });
-  });
-});
-
-describe("a stale listing followed up in a second round whose read fails", () => {
-  it("retries the upload instead of reporting it ingested with its newer rows retired", async () => {
-    const output = new MemoryStore();
-    const source = new VersionedSource();
-    const k = "daily/k.ndjson";
-    source.files.set(k, { version: "v2", time: "2026-11-27T08:00:00.000Z", body: ndjson([facility("F1", "v2 name")]) });
-    const prefix = derivedPrefix("curated", k);
-    let release!: () => void;
-    let listed!: () => void;
-    const bListed = new Promise<void>((r) => (listed = r));
-    const list = output.list.bind(output);
-    let calls = 0;
-    output.list = async (p: string) => {
-      const res = await list(p);
-      if (p === prefix && ++calls === 2) {
-        listed();
-        await new Promise<void>((r) => (release = r));
-      }
-      return res;
-    };
-    const b = processChanges([created(k, "v2")], deps(source, output));
-    await bListed;
-    source.files.set(k, { version: "v3", time: "2026-11-27T09:00:00.000Z", body: ndjson([facility("F1", "v3 name")]) });
-    const a = await processChanges([created(k, "v3")], deps(source, output));
-    expect(a.files.map((f) => f.status)).to.deep.equal(["ingested"]);
+    const { output } = await raced([facility("F1", "v2 name"), facility("F2", "only in v2")], [facility("F1", "v3 name")]);
     expect(state(output)).to.deep.equal({ F1: "v3 name" });
-    // From now on, the first read of v3's curated object fails (a transient S3 error).
-    const read = output.read.bind(output);
+  });
+
+  it("retries the upload, instead of reporting it ingested with its newer rows retired, when the follow-up round cannot read them", async () => {
     let failed = false;
-    let reads = 0;
-    output.read = async (key: string) => {
-      // The first read of v3's object is the fallback's history read; the second is round 2's merge.
-      if (!failed && key.startsWith(prefix) && output.objects.has(key) && ++reads === 2) {
-        failed = true;
-        throw new Error("transient 503");
-      }
-      return read(key);
-    };
-    release();
-    const rb = await b;
+    const { output, source, k, b } = await raced([facility("F1", "v2 name")], [facility("F1", "v3 name")], (store) => {
+      const read = store.read.bind(store);
+      let reads = 0;
+      const prefix = derivedPrefix("curated", "daily/k.ndjson");
+      store.read = async (key: string) => {
+        // The first read of v3's object is the fallback's history read; the second is the follow-up round's merge.
+        if (!failed && key.startsWith(prefix) && store.objects.has(key) && ++reads === 2) {
+          failed = true;
+          throw new Error("transient 503");
+        }
+        return read(key);
+      };
+    });
     expect(failed).to.equal(true);
-    // The state is not followed yet, so the upload is retried; its retry brings v3's rows back.
-    expect(rb.files.map((f) => f.status)).to.deep.equal(["failed"]);
+    expect(b.files.map((f) => f.status)).to.deep.equal(["failed"]);
+    // Its retry brings v3's rows back.
     const retried = await processChanges([created(k, "v3")], deps(source, output));
     expect(retried.files.map((f) => f.status)).to.deep.equal(["ingested"]);
     expect(state(output)).to.deep.equal({ F1: "v3 name" });
