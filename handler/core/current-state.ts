@@ -334,7 +334,7 @@ class Incoming {
   /** Takes over another set's rows (its spools must be sealed). */
   async absorb(other: Incoming): Promise<void> {
     for (const [shard, members] of other.spooled) this.spooled.set(shard, [...(this.spooled.get(shard) ?? []), ...members]);
-    for (const m of other.parsed.values()) for (const e of m.values()) await this.add(e.line);
+    for (const m of other.parsed.values()) for (const e of m.values()) await this.addEntry(e);
   }
 
   /** Finishes the open spools. */

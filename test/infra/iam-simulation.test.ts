@@ -163,26 +163,17 @@ describe("least privilege, evaluated by an offline IAM policy simulator (dev sta
 
     it("denies even the processor when a request does not use TLS", async () => {
       const policy = policyOf(run, "aws:s3/bucketPolicy:BucketPolicy", "-raw-");
-      expect(
-        await decide({
+      const read = (tls: boolean) =>
+        decide({
           principal: role,
           action: "s3:GetObject",
           resource: `${raw}/incoming/a.json`,
           identity,
           resourcePolicy: policy,
-          context: { "aws:SecureTransport": "false" },
-        }),
-      ).to.equal("ExplicitlyDenied");
-      expect(
-        await decide({
-          principal: role,
-          action: "s3:GetObject",
-          resource: `${raw}/incoming/a.json`,
-          identity,
-          resourcePolicy: policy,
-          context: { "aws:SecureTransport": "true" },
-        }),
-      ).to.equal("Allowed");
+          context: { "aws:SecureTransport": String(tls) },
+        });
+      expect(await read(false)).to.equal("ExplicitlyDenied");
+      expect(await read(true)).to.equal("Allowed");
     });
 
     it("lets S3 send upload events only for this stack's raw bucket in this account", async () => {
